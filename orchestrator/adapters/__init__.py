@@ -1,0 +1,1 @@
+"""Adapters: the only places that talk to third-party formats and services."""

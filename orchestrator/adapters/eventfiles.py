@@ -1,0 +1,164 @@
+"""Event files on disk: names, layout, and turning one file's bytes into an Event or a Finding."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from orchestrator.adapters.yaml import MAX_DOCUMENT_BYTES, dump_document, load_document
+from orchestrator.core.events import PROJECT_ID_RE, Event, event_file_name, event_rel_dir
+from orchestrator.core.state import Finding
+from orchestrator.errors import EventFileError
+
+EVENTS_DIR = ".orchestrator/events"
+FILE_NAME_RE = re.compile(r"^(\d{8})-([0-9A-HJKMNP-TV-Z]{26})\.([a-z][a-z0-9_.]*)\.yaml$")
+SHARD_RE = re.compile(r"^\d{4}$")
+
+
+def event_path(event: Event) -> str:
+    """Repository-relative path of an event's file."""
+    return f"{EVENTS_DIR}/{event_rel_dir(event.project, event.seq)}/{event_file_name(event)}"
+
+
+def serialize(event: Event) -> bytes:
+    return dump_document(event.to_document())
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """One file found under a project's folder, with what its place in the tree says."""
+
+    rel_path: str
+    project: str
+    shard: str
+    name: str
+
+
+def parse_event(ref: FileRef, data: bytes) -> Event | Finding:
+    """Validate one file's bytes against the schema and against its own name and folder."""
+    if len(data) > MAX_DOCUMENT_BYTES:
+        return Finding(reason=f"file is {len(data)} bytes, over the {MAX_DOCUMENT_BYTES} limit",
+                       path=ref.rel_path)
+    try:
+        doc = load_document(data, ref.rel_path)
+    except EventFileError as exc:
+        return Finding(reason=exc.reason, path=ref.rel_path, line=exc.line)
+    try:
+        event = Event.from_document(doc)
+    except ValidationError as exc:
+        return Finding(reason=_validation_reason(exc), path=ref.rel_path)
+    except (ValueError, TypeError) as exc:  # a validator's own error outside pydantic's wrapping
+        return Finding(reason=str(exc).splitlines()[0], path=ref.rel_path)
+    problem = name_mismatch(ref, event)
+    if problem:
+        return Finding(reason=problem, path=ref.rel_path, event_id=event.id, type=event.type,
+                       seq=event.seq)
+    return event
+
+
+def name_mismatch(ref: FileRef, event: Event) -> str:
+    """Why the file's name or folder disagrees with its content, or ''."""
+    if ref.project != event.project:
+        return f"event of project '{event.project}' filed under '{ref.project}'"
+    expected = event_file_name(event)
+    if ref.name != expected:
+        return f"file name does not match its content (expected {expected})"
+    if ref.shard != f"{event.seq // 1000:04d}":
+        return f"event seq {event.seq} filed in shard {ref.shard}"
+    return ""
+
+
+def _validation_reason(exc: ValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return "invalid event"
+    first = errors[0]
+    loc = ".".join(str(p) for p in first.get("loc", ()) if p != "payload" or len(first["loc"]) == 1)
+    msg = str(first.get("msg", "invalid"))
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"invalid event: {loc + ': ' if loc else ''}{msg}{more}"
+
+
+def list_projects(root: Path) -> list[str]:
+    """Folders under the events directory (valid project ids or not: bad ones are findings)."""
+    base = root / EVENTS_DIR
+    try:
+        return sorted(e.name for e in os.scandir(base) if e.is_dir(follow_symlinks=False))
+    except FileNotFoundError:
+        return []
+
+
+def stray_files(root: Path) -> list[Finding]:
+    """Files directly under the events directory or under a bad project name."""
+    base = root / EVENTS_DIR
+    findings: list[Finding] = []
+    try:
+        entries = list(os.scandir(base))
+    except FileNotFoundError:
+        return []
+    for entry in sorted(entries, key=lambda e: e.name):
+        rel = f"{EVENTS_DIR}/{entry.name}"
+        if entry.is_dir(follow_symlinks=False):
+            if not PROJECT_ID_RE.match(entry.name):
+                findings.append(Finding(reason="folder name is not a valid project id", path=rel))
+        elif entry.name not in (".gitkeep", ".gitattributes"):
+            findings.append(Finding(reason="file outside any project folder", path=rel))
+    return findings
+
+
+def iter_project_files(root: Path, project: str) -> Iterator[FileRef | Finding]:
+    """Every file of a project, in name order; misplaced files come out as findings."""
+    pdir = root / EVENTS_DIR / project
+    for shard in sorted(os.listdir(pdir)):
+        spath = pdir / shard
+        rel_shard = f"{EVENTS_DIR}/{project}/{shard}"
+        if not spath.is_dir() or spath.is_symlink():
+            yield Finding(reason="file outside any shard folder", path=rel_shard)
+            continue
+        if not SHARD_RE.match(shard):
+            yield Finding(reason="shard folder name is not 4 digits", path=rel_shard)
+            continue
+        for name in sorted(os.listdir(spath)):
+            rel = f"{rel_shard}/{name}"
+            if not FILE_NAME_RE.match(name):
+                yield Finding(reason="file name is not <seq>-<ulid>.<type>.yaml", path=rel)
+                continue
+            yield FileRef(rel_path=rel, project=project, shard=shard, name=name)
+
+
+def ref_from_path(rel_path: str) -> FileRef | Finding:
+    """A FileRef from a repository-relative path (as read from a git tree)."""
+    parts = rel_path.split("/")
+    prefix = EVENTS_DIR.split("/")
+    if parts[: len(prefix)] != prefix or len(parts) != len(prefix) + 3:
+        return Finding(reason="file outside any project shard folder", path=rel_path)
+    project, shard, name = parts[len(prefix):]
+    if not PROJECT_ID_RE.match(project):
+        return Finding(reason="folder name is not a valid project id", path=rel_path)
+    if not SHARD_RE.match(shard):
+        return Finding(reason="shard folder name is not 4 digits", path=rel_path)
+    if not FILE_NAME_RE.match(name):
+        return Finding(reason="file name is not <seq>-<ulid>.<type>.yaml", path=rel_path)
+    return FileRef(rel_path=rel_path, project=project, shard=shard, name=name)
+
+
+def read_file_bytes(root: Path, ref: FileRef) -> bytes | Finding:
+    """A file's bytes, refusing symlinks and anything over the size limit before reading it."""
+    path = root / ref.rel_path
+    try:
+        st = path.lstat()
+        if not path.is_file() or path.is_symlink():
+            return Finding(reason="not a regular file", path=ref.rel_path)
+        if st.st_size > MAX_DOCUMENT_BYTES:
+            return Finding(
+                reason=f"file is {st.st_size} bytes, over the {MAX_DOCUMENT_BYTES} limit",
+                path=ref.rel_path)
+        with open(path, "rb") as fh:
+            return fh.read(MAX_DOCUMENT_BYTES + 1)
+    except OSError as exc:
+        return Finding(reason=f"cannot read: {exc.strerror}", path=ref.rel_path)

@@ -1,0 +1,1 @@
+"""LLM providers behind the one provider interface: offline (default), openai, replay."""

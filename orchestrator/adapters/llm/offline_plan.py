@@ -1,0 +1,269 @@
+"""Offline provider: the CTO's and the Engineer's answers — spec review, proposal, decision."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+from orchestrator.adapters.llm.offline_brief import CallContext
+from orchestrator.adapters.llm.offline_spec import (
+    REQ_ID,
+    Requirement,
+    md_cell,
+    open_questions,
+    parse_requirements,
+    scope_notes,
+    short_title,
+    spec_summary,
+    spec_title,
+    squad_area,
+)
+from orchestrator.agents.outputs import (
+    ProposalDecision,
+    ProposalOutput,
+    RequirementItem,
+    SpecReviewOutput,
+    SquadProposal,
+)
+
+SPLIT_ABOVE = 6
+"""An area with more requirements than this is split into `<area>-basic` and `<area>-advanced`."""
+_SQUAD_ORDER = ("platform", "backend", "web", "mobile", "infrastructure")
+
+
+def spec_review(ctx: CallContext) -> SpecReviewOutput:
+    spec = ctx.spec_tail or ctx.section("spec") or ctx.context
+    reqs = parse_requirements(spec) or ctx.requirements()
+    title = spec_title(ctx.section("spec") or spec, default=ctx.project)
+    areas = list(dict.fromkeys(r.area for r in reqs))
+    n_fr = sum(r.is_functional for r in reqs)
+    counts = (f"The spec has {n_fr} functional and {len(reqs) - n_fr} non-functional "
+              f"requirements across {', '.join(areas) or 'no named area'}.")
+    summary = " ".join(p for p in (spec_summary(spec), counts) if p)
+    questions = open_questions(reqs)
+    doc = [f"# Understood spec: {title}", "", "## Summary", "", summary, "",
+           "## Requirements by area", ""]
+    for area in areas:
+        doc += [f"### {area}", "", "| id | requirement |", "|---|---|"]
+        doc += [f"| {r.id} | {md_cell(r.text)} |" for r in reqs if r.area == area]
+        doc.append("")
+    if not reqs:
+        doc += ["No FR-n/NFR-n items were found.", ""]
+    notes = scope_notes(spec) or ["No explicit scope limits or acceptance criteria are stated."]
+    doc += ["## Scope notes", "", f"- Areas: {', '.join(areas) or 'none'}"]
+    doc += [f"- {n}" for n in notes]
+    doc += ["", "## Open questions", ""]
+    doc += [f"- {q}" for q in questions] or ["- None."]
+    items = [RequirementItem(id=r.id, text=r.text, area=r.area) for r in reqs]
+    return SpecReviewOutput(title=title, summary=summary, requirements=items, areas=areas,
+                            understood_spec_markdown="\n".join(doc) + "\n",
+                            open_questions=questions)
+
+
+def plan_squads(reqs: Sequence[Requirement]) -> list[SquadProposal]:
+    """Squads from requirement areas: one per area, big areas split, `general` to the first."""
+    order = {r.id: i for i, r in enumerate(reqs)}
+    by_area: dict[str, list[Requirement]] = {}
+    for req in reqs:
+        by_area.setdefault(req.area, []).append(req)
+    own = [a for a in ("backend", "web", "mobile") if by_area.get(a)]
+    infra = by_area.get("infrastructure", [])
+    general = by_area.get("general", [])
+    infra_squad = bool(infra) and (any(r.is_functional for r in infra) or len(infra) >= 2
+                                   or not own)
+    if infra and not infra_squad:
+        general = sorted(general + infra, key=lambda r: order[r.id])
+    groups: list[tuple[str, list[Requirement]]] = []
+    for area in own:
+        items = by_area[area]
+        if len(items) > SPLIT_ABOVE:
+            half = math.ceil(len(items) / 2)
+            groups += [(f"{area}-basic", items[:half]), (f"{area}-advanced", items[half:])]
+        else:
+            groups.append((area, items))
+    if general and groups:
+        name, items = groups[0]
+        groups[0] = (name, sorted(items + general, key=lambda r: order[r.id]))
+    elif general:
+        groups.insert(0, ("platform", general))
+    if infra_squad:
+        groups.append(("infrastructure", infra))
+    names = [g[0] for g in groups]
+    return [SquadProposal(name=name, scope=squad_scope(name, items),
+                          depends_on=_depends_on(name, names),
+                          requirements=[r.id for r in items]) for name, items in groups]
+
+
+def _depends_on(name: str, names: Sequence[str]) -> list[str]:
+    area = squad_area(name)
+    deps: list[str] = []
+    if area in ("web", "mobile"):
+        deps += [n for n in names if squad_area(n) == "backend"]
+    if name.endswith("-advanced"):
+        deps.append(name[: -len("-advanced")] + "-basic")
+    return [d for d in dict.fromkeys(deps) if d != name and d in names]
+
+
+def squad_scope(name: str, items: Sequence[Requirement]) -> str:
+    parts = [f"{r.id} {short_title(r.text, 14)}" for r in items[:5]]
+    more = f"; and {len(items) - 5} more" if len(items) > 5 else ""
+    ids = ", ".join(r.id for r in items) or "no listed requirement"
+    return f"The {name} squad delivers {ids}: " + "; ".join(parts) + more + "."
+
+
+def build_order(squads: Sequence[SquadProposal]) -> list[SquadProposal]:
+    """Squads in an order where each comes after what it depends on (cycles: input order)."""
+    done: list[SquadProposal] = []
+    pending = sorted(squads, key=lambda s: (_rank(s.name), s.name))
+    while pending:
+        ready = [s for s in pending if all(d in {x.name for x in done} or d not in
+                                           {p.name for p in pending} for d in s.depends_on)]
+        pick = ready[0] if ready else pending[0]
+        done.append(pick)
+        pending.remove(pick)
+    return done
+
+
+def _rank(name: str) -> int:
+    area = "platform" if name == "platform" else squad_area(name)
+    return _SQUAD_ORDER.index(area) if area in _SQUAD_ORDER else len(_SQUAD_ORDER)
+
+
+def proposal(ctx: CallContext) -> ProposalOutput:
+    reqs = ctx.requirements()
+    squads = build_order(plan_squads(reqs))
+    questions = ctx.bullets("questions")
+    answers = [answer_question(q, reqs, squads) for q in questions]
+    title = spec_title(ctx.section("spec"), default=ctx.project)
+    md = [f"# Technical proposal: {title}", "",
+          f"Round {ctx.fact_int('round', 1)}: {len(reqs)} requirements, {len(squads)} squads.",
+          "", "## Squads", "", "| squad | depends on | requirements | scope |", "|---|---|---|---|"]
+    md += [f"| {s.name} | {', '.join(s.depends_on) or '-'} | {', '.join(s.requirements)} | "
+           f"{md_cell(s.scope)} |" for s in squads]
+    md += ["", "## Build order", ""]
+    md += [f"{i}. {s.name}" + (f" (after {', '.join(s.depends_on)})" if s.depends_on else "")
+           for i, s in enumerate(squads, 1)]
+    owner = {rid: s.name for s in squads for rid in s.requirements}
+    md += ["", "## Requirement ownership", "", "| requirement | area | squad |", "|---|---|---|"]
+    md += [f"| {r.id} | {r.area} | {owner.get(r.id, '-')} |" for r in reqs]
+    if questions:
+        md += ["", "## Answers to the CTO's questions", ""]
+        pairs = zip(questions, answers, strict=True)
+        md += [f"{i}. {q}\n   - {a}" for i, (q, a) in enumerate(pairs, 1)]
+    return ProposalOutput(squads=squads, answers=answers, proposal_markdown="\n".join(md) + "\n")
+
+
+def answer_question(question: str, reqs: Sequence[Requirement],
+                    squads: Sequence[SquadProposal]) -> str:
+    owner = {rid: s.name for s in squads for rid in s.requirements}
+    texts = {r.id: r.text for r in reqs}
+    ids = list(dict.fromkeys(m.upper() for m in REQ_ID.findall(question)))
+    if not ids:
+        first = squads[0].name if squads else "the first squad"
+        return (f"Noted: the squads' scopes cover it; the PM of {first} owns the follow-up and "
+                f"reports back through the CTO.")
+    parts: list[str] = []
+    for rid in ids:
+        squad = owner.get(rid)
+        if squad is None:
+            parts.append(f"{rid} is not in the requirements I was given; please restate it.")
+            continue
+        text = texts.get(rid, "")
+        if re.search(r"measur|target|number|testable|not measurable", question, re.I):
+            parts.append(f"{rid} is owned by {squad}; its QA checks it with an automated test "
+                         f"that states the target explicitly ('{short_title(text, 10)}').")
+        else:
+            parts.append(f"{rid} is owned by {squad}: {short_title(text, 12)}.")
+    return " ".join(parts)
+
+
+def decision(ctx: CallContext) -> ProposalDecision:
+    reqs = ctx.requirements()
+    proposal_text = _proposal_text(ctx)
+    mentioned = {m.upper() for m in REQ_ID.findall(proposal_text)}
+    uncovered = [r for r in reqs if r.id not in mentioned]
+    rnd, max_rounds = ctx.fact_int("round", 1), ctx.fact_int("max_rounds", 3)
+    if uncovered and rnd < max_rounds:
+        ids = ", ".join(r.id for r in uncovered)
+        return ProposalDecision(
+            approve=False,
+            questions=[f"{r.id} ('{short_title(r.text, 10)}') is not assigned to any squad: "
+                       f"which squad delivers it?" for r in uncovered],
+            rationale=f"Round {rnd}: the proposal leaves {len(uncovered)} requirement(s) "
+                      f"uncovered ({ids}).",
+            charter_markdown="")
+    squads = parse_squads(proposal_text) or plan_squads(reqs)
+    if uncovered:
+        rationale = (f"Round {rnd} of {max_rounds}: approved at the round limit; "
+                     f"{', '.join(r.id for r in uncovered)} stay unassigned.")
+    else:
+        rationale = (f"Round {rnd}: the proposal covers all {len(reqs)} requirements with "
+                     f"{len(squads)} squad(s).")
+    return ProposalDecision(approve=True, questions=[], rationale=rationale,
+                            charter_markdown=charter(ctx, squads, reqs, rationale))
+
+
+def _proposal_text(ctx: CallContext) -> str:
+    """The context without the spec and without the requirement definitions themselves."""
+    own_reqs = [ln for ln in ctx.section("requirements").splitlines()
+                if not parse_requirements(ln)]
+    rest = ctx.body_without("facts", "spec", "requirements", "questions")
+    return "\n".join(own_reqs) + "\n" + rest
+
+
+def parse_squads(text: str) -> list[SquadProposal]:
+    """Squads of a proposal as written: a table with a `squad` column, or `- name: ...` lines."""
+    squads: dict[str, SquadProposal] = {}
+    header: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("|"):
+            cells = [c.strip() for c in stripped.strip("|").split("|")]
+            if any(c.lower() == "squad" for c in cells):
+                header = [c.lower() for c in cells]
+                continue
+            if header and len(cells) == len(header) and not set(stripped) <= set("|-: "):
+                row = dict(zip(header, cells, strict=True))
+                _add(squads, row.get("squad", ""), row.get("scope", ""),
+                     row.get("depends on", row.get("depends_on", "")),
+                     row.get("requirements", " ".join(cells)))
+            continue
+        header = []
+        match = re.match(r"^\s*[-*]\s+\**`?([a-z][a-z0-9-]{1,40})`?\**\s*[:\u2014-]\s*(.*)$", line)
+        if match and REQ_ID.search(match.group(2)):
+            deps = re.search(r"depends on:?\s*([a-z0-9, -]+)", match.group(2), re.I)
+            _add(squads, match.group(1), match.group(2), deps.group(1) if deps else "",
+                 match.group(2))
+    return list(squads.values())
+
+
+def _add(squads: dict[str, SquadProposal], name: str, scope: str, deps: str, ids: str) -> None:
+    name = name.strip().strip("`*").lower()
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,40}", name) or name in squads:
+        return
+    dep_names = [d for d in re.split(r"[,\s]+", deps.lower())
+                 if re.fullmatch(r"[a-z][a-z0-9-]*", d) and d not in ("none", "and")]
+    req_ids = list(dict.fromkeys(m.upper() for m in REQ_ID.findall(ids)))
+    squads[name] = SquadProposal(name=name, scope=" ".join(scope.split()), depends_on=dep_names,
+                                 requirements=req_ids)
+
+
+def charter(ctx: CallContext, squads: Sequence[SquadProposal], reqs: Sequence[Requirement],
+            rationale: str) -> str:
+    owner = {rid: s.name for s in squads for rid in s.requirements}
+    md = [f"# Charter: {ctx.project}", "", rationale, "", "## Squads", "",
+          "| squad | scope | depends on |", "|---|---|---|"]
+    md += [f"| {s.name} | {md_cell(s.scope) or '-'} | {', '.join(s.depends_on) or '-'} |"
+           for s in squads]
+    md += ["", "## Requirement ownership", "", "| requirement | squad | text |", "|---|---|---|"]
+    md += [f"| {r.id} | {owner.get(r.id, 'unassigned')} | {md_cell(r.text)} |" for r in reqs]
+    md += ["", "## Build order", ""]
+    md += [f"{i}. {s.name}" + (f" (after {', '.join(s.depends_on)})" if s.depends_on else "")
+           for i, s in enumerate(build_order(squads), 1)]
+    md += ["", "## Working agreements", "",
+           "- Every task names the FR/NFR ids it delivers; QA checks the artifacts against them.",
+           "- A squad needing another squad's work asks the CTO (dependency request), never the "
+           "squad directly; a blocked task is reported to the CTO as a block.",
+           "- Each squad's DevOps deploys the squad once all its tasks passed QA."]
+    return "\n".join(md) + "\n"

@@ -1,0 +1,81 @@
+"""Dev: works an assigned task: writes its artifacts under the squad's folder, or reports
+that another squad blocks it."""
+
+from __future__ import annotations
+
+from orchestrator.agents.base import (
+    AgentContext,
+    AgentFailure,
+    AgentOutput,
+    answered,
+    ask,
+    facts,
+    requirements_block,
+    squad_path,
+)
+from orchestrator.agents.outputs import DevOutput
+from orchestrator.core import events as ev
+from orchestrator.core.flow import Reaction
+from orchestrator.core.messages import Brief, TemplateError
+from orchestrator.core.paths import MAX_ARTIFACT_BYTES, project_dir
+from orchestrator.core.state import ProjectState, Task
+
+MAX_FILES = 40
+
+
+def squad_relative(s: ProjectState, task: Task, path: str) -> str:
+    return path.removeprefix(f"{project_dir(s.id)}/{task.module}/")
+
+
+def work(ctx: AgentContext, r: Reaction) -> AgentOutput:
+    s = ctx.state
+    task = s.tasks[r.subject]
+    mod = s.modules.get(task.module)
+    try:
+        assigned = Brief.parse(task.brief) if task.brief else None
+    except TemplateError:
+        assigned = None
+    sections = [
+        facts(project=s.id, squad=task.module, squads=sorted(s.modules),
+              depends_on=mod.depends_on if mod else [], task=task.id, attempt=task.attempt,
+              reason=task.reason, round=task.round),
+        requirements_block(s, task.requirements),
+    ]
+    if assigned is not None:
+        sections.append(f"## Assignment\n{assigned.context}")
+    if task.findings:
+        sections.append("## QA findings\n" + "\n".join(f"- {f}" for f in task.findings))
+    answers = [d for d in s.dependencies.values() if d.from_squad == task.module and d.answer]
+    if answers:
+        sections.append("## Answers from other squads\n" + "\n".join(
+            f"- {d.to_squad}: {d.answer}" for d in answers))
+    brief = Brief(
+        task=assigned.task if assigned else task.title or task.id,
+        context="\n\n".join(sections),
+        expected_files=tuple(squad_relative(s, task, p) for p in task.expected_files),
+        expected_return="The files written, and what each requirement got.",
+    )
+    out = AgentOutput()
+    answer = ask(ctx, r, "dev", brief, DevOutput, out)
+    blocker = answer.blocker if answer.blocked else None
+    already_blocked = any(b.task_id == task.id for b in s.blocks.values())
+    if blocker is not None and blocker.squad in s.modules and blocker.squad != task.module \
+            and not already_blocked and task.reason != "fix":
+        out.emit(r, ev.BlockReported(
+            block_id=f"block-{task.id}", task_id=task.id, reported_by=task.module,
+            responsible_squad=blocker.squad, description=blocker.description[:2000]),
+            actor=f"pm.{task.module}")
+        return out
+    if not answer.files:
+        raise AgentFailure("invalid_output", f"{task.id}: the answer wrote no file")
+    links = []
+    for item in answer.files[:MAX_FILES]:
+        path = squad_path(s.id, task.module, item.path)
+        if len(item.content.encode()) > MAX_ARTIFACT_BYTES:
+            raise AgentFailure("invalid_output", f"{path} is over {MAX_ARTIFACT_BYTES} bytes")
+        links.append(out.write(path, item.content))
+    checked = Brief(brief.task, brief.context, brief.expected_return, tuple(task.expected_files))
+    result = answered(checked, answer.result, out.files)
+    out.emit(r, ev.TaskCompleted(task_id=task.id, result=result[:20000],
+                                 artifacts=sorted(out.files)), links=links[:50])
+    return out

@@ -1,0 +1,46 @@
+"""Engineer: answers the CTO's request with a technical proposal: squads and dependencies."""
+
+from __future__ import annotations
+
+from orchestrator.agents.base import (
+    AgentContext,
+    AgentFailure,
+    AgentOutput,
+    ask,
+    docs_path,
+    facts,
+    requirements_block,
+)
+from orchestrator.agents.cto import sanitize_squads
+from orchestrator.agents.outputs import ProposalOutput
+from orchestrator.core import events as ev
+from orchestrator.core.flow import Reaction
+from orchestrator.core.messages import Brief
+
+
+def propose(ctx: AgentContext, r: Reaction) -> AgentOutput:
+    s = ctx.state
+    rnd = s.review_round
+    spec = ctx.read_text(s.spec_path) if s.spec_path else None
+    sections = [facts(project=s.id, round=rnd), requirements_block(s)]
+    if spec:
+        sections.append(f"## Spec: {s.spec_path}\n{spec}")
+    if s.last_questions:
+        sections.append("## Questions\n" + "\n".join(f"- {q}" for q in s.last_questions))
+    out = AgentOutput()
+    brief = Brief(
+        task="Propose the squads that will build this spec: one per area of work, each with "
+             "its scope, the squads it depends on and the requirements it delivers."
+             + (" Answer the CTO's questions." if s.last_questions else ""),
+        context="\n\n".join(sections),
+        expected_return="Squads, answers to the questions, and a proposal document.",
+    )
+    proposal = ask(ctx, r, "engineer", brief, ProposalOutput, out)
+    squads = sanitize_squads([sq.model_dump() for sq in proposal.squads])
+    if not squads:
+        raise AgentFailure("invalid_output", "the proposal names no valid squad")
+    link = out.write(docs_path(s.id, f"proposal-round{rnd}.md"), proposal.proposal_markdown)
+    out.emit(r, ev.EngineerCtoResponse(
+        round=rnd, squads=[ev.SquadPlan(**sq) for sq in squads],
+        answers=[a[:2000] for a in proposal.answers][:20], proposal=link.ref), links=[link])
+    return out

@@ -1,0 +1,47 @@
+"""The provider interface every agent talks to, whatever model (or none) is behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from orchestrator.core.events import Usage
+
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class CallMeta:
+    """Who asks and about what: for budgets, transcripts, alerts and deterministic choices."""
+
+    project: str
+    actor: str
+    kind: str
+    subject: str = ""
+    prompt_version: str = ""
+
+
+@dataclass(frozen=True)
+class Completion(Generic[T]):
+    output: T
+    usage: Usage
+    transcript: dict[str, Any] | None = field(default=None)
+
+
+class Provider(Protocol):
+    name: str
+
+    def complete(
+        self, role: str, messages: Sequence[Message], output_model: type[T], meta: CallMeta
+    ) -> Completion[T]:
+        """One call: the answer validated as `output_model`, or ProviderError."""
+        ...

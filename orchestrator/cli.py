@@ -1,0 +1,214 @@
+"""The `orch` command line: thin click commands over the runtime; one error handler."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from orchestrator.errors import OrchError, UsageError
+
+
+@click.group()
+@click.version_option(package_name="orch")
+def cli() -> None:
+    """orch: a git-native orchestrator for teams of LLM agents."""
+
+
+def _workspace(use_cache: bool = True) -> Any:
+    from orchestrator.runtime.workspace import Workspace
+
+    return Workspace.open(Path.cwd(), use_cache=use_cache)
+
+
+@cli.command()
+def init() -> None:
+    """Create the orch layout here (git-initialising the directory if needed)."""
+    from orchestrator.runtime.workspace import Workspace
+
+    ws, created = Workspace.init(Path.cwd())
+    if created:
+        click.echo(f"Initialised orch in {ws.root}: " + ", ".join(created))
+    else:
+        click.echo(f"orch is already set up in {ws.root}")
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of every event type."""
+    from orchestrator.adapters.output import print_json
+    from orchestrator.runtime.commands import event_schemas
+
+    print_json(event_schemas())
+
+
+@cli.command()
+@click.argument("event_type")
+@click.option("--project", "-P", required=True, help="Project id.")
+@click.option("-p", "pairs", multiple=True, metavar="KEY=VALUE", help="Payload field.")
+@click.option("--payload-file", type=click.Path(dir_okay=False), help="YAML/JSON payload.")
+@click.option("--actor", help="role[.squad]; defaults to the role that emits this type.")
+@click.option("--causation", help="Id of the event this one reacts to.")
+@click.option("--request-id", help="Correlation id of the chain.")
+@click.option("--force", is_flag=True, help="Write even if the fold would refuse the event.")
+def emit(event_type: str, project: str, pairs: tuple[str, ...], payload_file: str | None,
+         actor: str | None, causation: str | None, request_id: str | None, force: bool) -> None:
+    """Append one event to a project's log (validated before anything is written)."""
+    from orchestrator.runtime.commands import emit_event
+
+    event = emit_event(_workspace(), event_type, project, pairs, payload_file, actor=actor,
+                       causation=causation, request_id=request_id, force=force)
+    click.echo(f"{event.type} seq={event.seq} id={event.id}")
+
+
+@cli.command()
+@click.argument("project", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--at", "rev", help="Fold the log as it was at this commit.")
+def status(project: str | None, as_json: bool, rev: str | None) -> None:
+    """Where every project stands: squads, tasks, blocks, alerts, usage."""
+    from orchestrator.adapters.output import print_json, print_status
+    from orchestrator.runtime.commands import status_views
+
+    views, stray = status_views(_workspace(), project, rev)
+    if as_json:
+        print_json({"projects": views, "findings": stray})
+    else:
+        print_status(views, stray)
+
+
+@cli.command()
+@click.argument("project", required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event.")
+@click.option("--type", "types", multiple=True, help="Only events of this type.")
+def log(project: str | None, as_json: bool, types: tuple[str, ...]) -> None:
+    """The events of the log in fold order."""
+    from orchestrator.adapters.output import print_json
+    from orchestrator.runtime.commands import log_events
+
+    events = log_events(_workspace(), project, types)
+    if as_json:
+        print_json([e.to_document() for e in events])
+        return
+    for e in events:
+        subject = e.payload.subject()
+        click.echo(f"{e.project} {e.seq:>6} {e.at:%Y-%m-%d %H:%M:%S} {e.type:<26} "
+                   f"{e.actor:<18} {subject if ':' not in subject else ''}".rstrip())
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+def verify(as_json: bool) -> None:
+    """Audit the whole history of the log; exit 1 naming each problem."""
+    from orchestrator.adapters.output import print_json
+    from orchestrator.core.views import finding_view
+    from orchestrator.runtime.verify import verify as run_verify
+
+    findings = run_verify(_workspace(use_cache=False))
+    if as_json:
+        print_json({"ok": not findings, "findings": [finding_view(f) for f in findings]})
+    else:
+        for f in findings:
+            click.echo(f.describe())
+        click.echo("log verified: clean" if not findings else f"{len(findings)} problem(s) found")
+    if findings:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path())
+def submit(spec: str) -> None:
+    """Make a spec a project (committing the spec first if it is not committed)."""
+    from orchestrator.runtime.projects import submit as submit_spec
+
+    project, new = submit_spec(_workspace(), spec)
+    click.echo(f"{'Created' if new else 'Already a'} project '{project}' from {spec}")
+
+
+@cli.command()
+@click.argument("spec", required=False, type=click.Path())
+@click.option("--replay", is_flag=True, help="Answer from the committed transcripts, offline.")
+def run(spec: str | None, replay: bool) -> None:
+    """Reconcile until the project completes (or all projects idle); Ctrl-C stops cleanly."""
+    from orchestrator.runtime.runner import run as run_engine
+
+    ws = _workspace()
+    report, projects = run_engine(ws, spec, replay=replay, echo=click.echo)
+    _summary(ws, report, projects)
+
+
+def _summary(ws: Any, report: Any, projects: list[str]) -> None:
+    views = ws.reader.views(projects)
+    for project, view in sorted(views.items()):
+        click.echo(f"{project}: {view['status']} ({view['events']} events)")
+        if view["status"] == "completed":
+            click.echo(f"  awaiting the author: 'orch accept {project}' or "
+                       f"'orch request-changes {project} --message ...'")
+    if report.failures:
+        click.echo(f"{len(report.failures)} reaction(s) failed closed; see 'orch status'")
+    if report.stopped:
+        click.echo(f"Stopped: {report.dropped} reaction(s) in flight were dropped and run "
+                   "again next time.")
+        raise SystemExit(130)
+
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+def demo(directory: str | None) -> None:
+    """A fresh repository with the example spec, the whole run, then its status."""
+    from orchestrator.adapters.output import print_status
+    from orchestrator.runtime.commands import status_views
+    from orchestrator.runtime.runner import demo as run_demo
+
+    ws = run_demo(Path(directory) if directory else None, echo=click.echo)
+    views, stray = status_views(ws, None, None)
+    print_status(views, stray)
+    click.echo(f"Explore it: cd {ws.root} && git log --oneline && orch status")
+
+
+@cli.command()
+@click.argument("project")
+@click.option("--message", "-m", default="", help="A note for the log.")
+def accept(project: str, message: str) -> None:
+    """The spec's author accepts a completed project."""
+    from orchestrator.runtime.projects import accept as accept_project
+
+    event = accept_project(_workspace(), project, message)
+    click.echo(f"Accepted '{project}' (event {event.id})")
+
+
+@cli.command("request-changes")
+@click.argument("project")
+@click.option("--message", "-m", required=True, help="What to change.")
+def request_changes(project: str, message: str) -> None:
+    """The spec's author asks for changes: another round of work on the same project."""
+    from orchestrator.runtime.projects import request_changes as ask_changes
+
+    event = ask_changes(_workspace(), project, message)
+    click.echo(f"Changes requested on '{project}' (event {event.id}); 'orch run' starts "
+               "the next round")
+
+
+def main() -> None:
+    """Entry point: every error of ours is one `Error:` line and a non-zero exit code."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except OrchError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)
+
+
+__all__ = ["cli", "main", "UsageError"]

@@ -1,0 +1,245 @@
+"""The state folded from the log: projects, squads (modules), tasks, blocks, and their statuses."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+
+class ProjectStatus(StrEnum):
+    CREATED = "created"
+    SPEC_REVIEWED = "spec_reviewed"
+    PLANNING = "planning"
+    CHARTERED = "chartered"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    ACCEPTED = "accepted"
+    CHANGES_REQUESTED = "changes_requested"
+
+
+class ModuleStatus(StrEnum):
+    PLANNED = "planned"
+    IN_PROGRESS = "in_progress"
+    DEPLOYING = "deploying"
+    DEPLOYED = "deployed"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class TaskStatus(StrEnum):
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    DECOMPOSED = "decomposed"
+    COMPLETED = "completed"
+    IN_QA = "in_qa"
+    QA_FAILED = "qa_failed"
+    PASSED = "passed"
+    BLOCKED = "blocked"
+    REWORK_EXHAUSTED = "rework_exhausted"
+
+
+TASK_DONE = frozenset({TaskStatus.PASSED, TaskStatus.REWORK_EXHAUSTED})
+MODULE_DONE = frozenset({ModuleStatus.COMPLETED, ModuleStatus.FAILED})
+
+
+@dataclass
+class Task:
+    id: str
+    module: str
+    owner_role: str = "dev"
+    status: TaskStatus = TaskStatus.ASSIGNED
+    attempt: int = 1
+    requirements: list[str] = field(default_factory=list)
+    depends_on: list[str] = field(default_factory=list)
+    parent: str = ""
+    title: str = ""
+    subtasks: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+    artifacts: list[str] = field(default_factory=list)
+    blocked_by: str = ""
+    fixes_block: str = ""
+    assigned_event: str = ""
+    last_event: str = ""
+    claimed_at: str = ""
+    claimed_by: str = ""
+    lease_s: int = 0
+    round: int = 1
+    reason: str = "new"
+    brief: str = ""
+    expected_files: list[str] = field(default_factory=list)
+    depth: int = 0
+
+
+@dataclass
+class Module:
+    name: str
+    status: ModuleStatus = ModuleStatus.PLANNED
+    depends_on: list[str] = field(default_factory=list)
+    scope: str = ""
+    requirements: list[str] = field(default_factory=list)
+    planned_event: str = ""
+    report: str = ""
+    bundle: str = ""
+    round: int = 1
+    last_event: str = ""
+
+
+@dataclass
+class Block:
+    id: str
+    task_id: str
+    reported_by: str
+    responsible_squad: str
+    description: str
+    status: str = "open"
+    fix_task_id: str = ""
+    reported_event: str = ""
+    resolved_event: str = ""
+
+
+@dataclass
+class Dependency:
+    id: str
+    from_squad: str
+    to_squad: str
+    need: str
+    task_id: str = ""
+    status: str = "open"
+    answer: str = ""
+    requested_event: str = ""
+
+
+@dataclass
+class Alert:
+    event_id: str
+    kind: str
+    message: str
+    severity: str
+    task_id: str = ""
+    module: str = ""
+    at: str = ""
+
+
+@dataclass
+class Notice:
+    """Something the spec's author is told: a block, a completion, a failure."""
+
+    event_id: str
+    kind: str
+    message: str
+    at: str = ""
+
+
+@dataclass
+class Finding:
+    """A problem in the log: kept out of the state, named for the reader and for `orch verify`."""
+
+    reason: str
+    event_id: str = ""
+    type: str = ""
+    seq: int = 0
+    path: str = ""
+    line: int | None = None
+
+    def describe(self) -> str:
+        where = self.path or (f"event {self.event_id}" if self.event_id else "log")
+        if self.line:
+            where = f"{where}:{self.line}"
+        return f"{where}: {self.reason}"
+
+
+@dataclass
+class UsageTotals:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    calls: int = 0
+
+
+@dataclass
+class ProjectState:
+    id: str
+    status: ProjectStatus = ProjectStatus.CREATED
+    spec_ref: str = ""
+    title: str = ""
+    author: str = ""
+    request_id: str = ""
+    created_event: str = ""
+    round: int = 1
+    review_round: int = 0
+    last_review_event: str = ""
+    last_review_type: str = ""
+    spec_path: str = ""
+    requirements: list[str] = field(default_factory=list)
+    requirement_details: dict[str, dict[str, str]] = field(default_factory=dict)
+    last_questions: list[str] = field(default_factory=list)
+    proposed_squads: list[dict[str, Any]] = field(default_factory=list)
+    charter_squads: list[dict[str, Any]] = field(default_factory=list)
+    charter_event: str = ""
+    changes_event: str = ""
+    change_requests: list[str] = field(default_factory=list)
+    modules: dict[str, Module] = field(default_factory=dict)
+    tasks: dict[str, Task] = field(default_factory=dict)
+    blocks: dict[str, Block] = field(default_factory=dict)
+    dependencies: dict[str, Dependency] = field(default_factory=dict)
+    alerts: list[Alert] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    usage: UsageTotals = field(default_factory=UsageTotals)
+    reactions: set[tuple[str, str, str, str]] = field(default_factory=set)
+    reacted: set[tuple[str, str, str]] = field(default_factory=set)
+    """(actor, causation, type) of every reaction event: what the deciders check."""
+    events: int = 0
+    round_events: int = 0
+    last_seq: int = 0
+    last_id: str = ""
+    last_at: str = ""
+
+    def has_reacted(self, actor: str, causation: str, type_name: str) -> bool:
+        return (actor, causation, type_name) in self.reacted
+
+    def module_tasks(self, module: str, round_: int | None = None) -> list[Task]:
+        return [
+            t for t in self.tasks.values()
+            if t.module == module and (round_ is None or t.round == round_)
+        ]
+
+    def to_cache(self) -> dict[str, Any]:
+        """A plain mapping that `from_cache` turns back into an equal state."""
+        data = asdict(self)
+        data["reactions"] = sorted(list(k) for k in self.reactions)
+        data["reacted"] = sorted(list(k) for k in self.reacted)
+        return data
+
+    @classmethod
+    def from_cache(cls, data: dict[str, Any]) -> ProjectState:
+        state = cls(id=data["id"])
+        for f in fields(cls):
+            value = data[f.name]
+            if f.name == "modules":
+                value = {k: Module(**v) for k, v in value.items()}
+                for m in value.values():
+                    m.status = ModuleStatus(m.status)
+            elif f.name == "tasks":
+                value = {k: Task(**v) for k, v in value.items()}
+                for t in value.values():
+                    t.status = TaskStatus(t.status)
+            elif f.name == "blocks":
+                value = {k: Block(**v) for k, v in value.items()}
+            elif f.name == "dependencies":
+                value = {k: Dependency(**v) for k, v in value.items()}
+            elif f.name == "alerts":
+                value = [Alert(**v) for v in value]
+            elif f.name == "notices":
+                value = [Notice(**v) for v in value]
+            elif f.name == "findings":
+                value = [Finding(**v) for v in value]
+            elif f.name == "usage":
+                value = UsageTotals(**value)
+            elif f.name in ("reactions", "reacted"):
+                value = {tuple(k) for k in value}
+            elif f.name == "status":
+                value = ProjectStatus(value)
+            setattr(state, f.name, value)
+        return state

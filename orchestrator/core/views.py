@@ -1,0 +1,64 @@
+"""Read models of the folded state: the JSON contract of `orch status --json`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.core.state import Finding, ProjectState
+
+
+def project_view(state: ProjectState) -> dict[str, Any]:
+    """One project as `orch status --json` prints it (keys may be added, never renamed)."""
+    return {
+        "id": state.id,
+        "status": state.status.value,
+        "title": state.title,
+        "spec_ref": state.spec_ref,
+        "round": state.round,
+        "modules": [
+            {"name": m.name, "status": m.status.value, "depends_on": m.depends_on,
+             "round": m.round}
+            for m in state.modules.values()
+        ],
+        "tasks": [
+            {"id": t.id, "module": t.module, "owner_role": t.owner_role,
+             "status": t.status.value, "attempt": t.attempt, "requirements": t.requirements,
+             "parent": t.parent, "title": t.title}
+            for t in state.tasks.values()
+        ],
+        "blocks": [
+            {"id": b.id, "reported_by": b.reported_by, "responsible_squad": b.responsible_squad,
+             "description": b.description, "status": b.status, "task_id": b.task_id}
+            for b in state.blocks.values()
+        ],
+        "dependencies": [
+            {"id": d.id, "from_squad": d.from_squad, "to_squad": d.to_squad, "need": d.need,
+             "status": d.status}
+            for d in state.dependencies.values()
+        ],
+        "alerts": [
+            {"event_id": a.event_id, "kind": a.kind, "message": a.message,
+             "severity": a.severity, "task_id": a.task_id, "module": a.module, "at": a.at}
+            for a in state.alerts
+        ],
+        "notices": [
+            {"event_id": n.event_id, "kind": n.kind, "message": n.message, "at": n.at}
+            for n in state.notices
+        ],
+        "usage": {
+            "prompt_tokens": state.usage.prompt_tokens,
+            "completion_tokens": state.usage.completion_tokens,
+            "cost_usd": state.usage.cost_usd,
+            "calls": state.usage.calls,
+        },
+        "findings": [finding_view(f) for f in state.findings],
+        "events": state.events,
+        "last_seq": state.last_seq,
+    }
+
+
+def finding_view(finding: Finding) -> dict[str, Any]:
+    return {
+        "path": finding.path, "line": finding.line, "event_id": finding.event_id,
+        "type": finding.type, "reason": finding.reason, "message": finding.describe(),
+    }

@@ -1,0 +1,126 @@
+"""What the log commands do (`emit`, `status`, `log`, `schema`), below the click layer."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from orchestrator.adapters.eventfiles import EVENTS_DIR
+from orchestrator.core.events import (
+    PROJECT_ID_RE,
+    Event,
+    NewEvent,
+    Payload,
+    payload_model,
+    payload_types,
+)
+from orchestrator.core.views import finding_view, project_view
+from orchestrator.errors import ProjectNotFoundError, UsageError
+from orchestrator.runtime.reader import fold_blobs
+from orchestrator.runtime.workspace import Workspace
+
+
+def event_schemas() -> dict[str, Any]:
+    """JSON Schema of the envelope and of every payload, by event type."""
+    return {
+        "envelope": Event.model_json_schema(by_alias=True),
+        "events": {name: model.model_json_schema() for name, model in payload_types().items()},
+    }
+
+
+def parse_pairs(model: type[Payload], pairs: Sequence[str]) -> dict[str, Any]:
+    """`key=value` pairs typed by the payload's fields: lists split on commas, JSON allowed."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"payload pair '{pair}' is not KEY=VALUE")
+        field = model.model_fields.get(key)
+        if field is None:
+            known = ", ".join(model.model_fields) or "none"
+            raise UsageError(f"{model.type_name} has no field '{key}' (fields: {known})")
+        origin = typing.get_origin(field.annotation)
+        if field.annotation is str:
+            out[key] = value
+        elif origin is list and not value.startswith("["):
+            out[key] = [v.strip() for v in value.split(",") if v.strip()]
+        else:
+            try:
+                out[key] = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                out[key] = value
+    return out
+
+
+def emit_event(
+    ws: Workspace, type_name: str, project: str, pairs: Sequence[str],
+    payload_file: str | None, *, actor: str | None = None, causation: str | None = None,
+    request_id: str | None = None, force: bool = False,
+) -> Event:
+    try:
+        model = payload_model(type_name)
+    except KeyError as exc:
+        raise UsageError(f"{exc.args[0]}; 'orch schema' lists the event types") from None
+    if not PROJECT_ID_RE.match(project):
+        raise UsageError(f"project id '{project}' must be lowercase letters, digits and dashes")
+    data: dict[str, Any] = {}
+    if payload_file:
+        from orchestrator.adapters.yaml import load_config_text
+
+        path = Path(payload_file)
+        try:
+            data = load_config_text(path.read_text(encoding="utf-8"), str(path))
+        except OSError as exc:
+            raise UsageError(f"cannot read payload file {path}: {exc.strerror}") from None
+    data.update(parse_pairs(model, pairs))
+    try:
+        payload = model.model_validate(data)
+        new = NewEvent(payload=payload, actor=actor or model.default_actor,
+                       causation_id=causation, request_id=request_id)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise UsageError(f"invalid {type_name} payload: {loc}: {err['msg']}") from None
+    if type_name != "project.created" and project not in ws.reader.projects():
+        raise ProjectNotFoundError(
+            f"no project '{project}'; create it with 'orch emit project.created --project "
+            f"{project}' or 'orch submit SPEC'")
+    return ws.log.append(project, [new], check=not force)[0]
+
+
+def status_views(
+    ws: Workspace, project: str | None, rev: str | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Project views (all, or one) of the working tree's log or of the log at `rev`."""
+    if rev is not None:
+        sha = ws.repo.resolve(rev)
+        states, findings = fold_blobs(ws.repo.read_tree_files(sha, EVENTS_DIR))
+        views = {p: project_view(s) for p, s in states.items()}
+        stray = [finding_view(f) for f in findings]
+    else:
+        if project is not None and project not in ws.reader.projects():
+            raise ProjectNotFoundError(f"no project '{project}' in the log; 'orch status' lists them")
+        views = ws.reader.views([project] if project else None)
+        stray = [finding_view(f) for f in ws.reader.stray_findings()]
+    if project is not None:
+        if project not in views:
+            raise ProjectNotFoundError(f"no project '{project}' in the log; 'orch status' lists them")
+        return [views[project]], stray
+    return [views[p] for p in sorted(views)], stray
+
+
+def log_events(ws: Workspace, project: str | None, types: Sequence[str]) -> list[Event]:
+    projects = ws.reader.projects()
+    if project is not None:
+        if project not in projects:
+            raise ProjectNotFoundError(f"no project '{project}' in the log")
+        projects = [project]
+    events = [e for p in projects for e in ws.reader.events(p)]
+    if types:
+        events = [e for e in events if e.type in types]
+    return events

@@ -1,0 +1,132 @@
+"""`orch run` and `orch demo`: config, provider, one run per clone, clean stops on signals."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from types import FrameType
+
+from orchestrator.adapters.cache import git_dir
+from orchestrator.adapters.config_file import load_config
+from orchestrator.agents.provider import Provider
+from orchestrator.core.config import Config
+from orchestrator.errors import OrchError, UsageError
+from orchestrator.runtime.engine import Engine, RunReport, project_done
+from orchestrator.runtime.projects import adopt_specs, submit
+from orchestrator.runtime.workspace import Workspace
+
+
+def make_provider(ws: Workspace, config: Config, replay: bool = False) -> Provider:
+    """The configured provider, behind the per-project budget when one is configured."""
+    provider = _base_provider(ws, config, replay)
+    budget = config.llm.budget
+    if replay or (budget.max_tokens is None and budget.max_cost_usd is None):
+        return provider
+    from orchestrator.core.events import Usage
+    from orchestrator.runtime.budget import Budget, BudgetedProvider
+
+    budgets: dict[str, Budget] = {}
+    lock = threading.Lock()
+
+    def budget_for(project: str) -> Budget:
+        with lock:
+            if project not in budgets:
+                used = ws.reader.states([project])[project].usage
+                budgets[project] = Budget.from_usage(budget, [Usage(
+                    prompt_tokens=used.prompt_tokens, completion_tokens=used.completion_tokens,
+                    cost_usd=used.cost_usd)], project=project)
+            return budgets[project]
+
+    return BudgetedProvider(provider, budget_for, config.llm)
+
+
+def _base_provider(ws: Workspace, config: Config, replay: bool) -> Provider:
+    """`replay` answers from the transcripts committed in the repository, offline."""
+    if replay or config.llm.provider == "replay":
+        from orchestrator.adapters.llm.transcripts import ReplayProvider, load_transcripts
+
+        records, _problems = load_transcripts(ws.root / ".orchestrator" / "transcripts")
+        return ReplayProvider(records)
+    if config.llm.provider == "openai":
+        from orchestrator.adapters.llm.openai_provider import OpenAIProvider
+
+        return OpenAIProvider(config.llm, os.environ)
+    from orchestrator.adapters.llm.offline import OfflineProvider
+
+    return OfflineProvider(config.llm.offline)
+
+
+@contextmanager
+def run_lock(ws: Workspace) -> Iterator[None]:
+    """One `orch run` per clone: its claims are then safely its own to resume after a crash."""
+    path = git_dir(ws.root) / "orch" / "run.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise OrchError("another 'orch run' is working in this clone; wait for it or "
+                            "stop it") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def run(ws: Workspace, spec: str | None = None, *, replay: bool = False,
+        echo: Callable[[str], None] = print) -> tuple[RunReport, list[str]]:
+    """Reconcile until the target project completes (or every project idles), or a signal."""
+    config = load_config(ws.root)
+    provider = make_provider(ws, config, replay)
+    with run_lock(ws):
+        target = None
+        if spec is not None:
+            target, new = submit(ws, spec)
+            echo(f"{'Submitted' if new else 'Resuming'} {spec} as project '{target}'")
+        for project in adopt_specs(ws):
+            echo(f"Picked up a committed spec as project '{project}'")
+        engine = Engine(ws, config, provider, echo=echo)
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            engine.stop.set()
+
+        for sig in previous:
+            signal.signal(sig, stop)
+        try:
+            report = engine.run(projects=[target] if target else None,
+                                until=project_done(target) if target else None)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            ws.repo.flush()
+    return report, [target] if target else ws.reader.projects()
+
+
+def demo(directory: Path | None, echo: Callable[[str], None] = print) -> Workspace:
+    """A fresh repository with the example spec, the whole run, ready for `orch status`."""
+    if directory is None:
+        import tempfile
+
+        directory = Path(tempfile.mkdtemp(prefix="orch-demo-"))
+    directory = directory.resolve()
+    if directory.exists() and any(directory.iterdir()):
+        raise UsageError(f"{directory} is not empty; give 'orch demo' a new or empty directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    if shutil.which("git") is None:
+        raise OrchError("git is not installed; install git first")
+    ws, _ = Workspace.init(directory)
+    spec = resources.files("orchestrator.examples").joinpath("task-tracker.md").read_bytes()
+    config = resources.files("orchestrator.examples").joinpath("demo-config.yaml").read_bytes()
+    ws.repo.commit_files({"specs/task-tracker.md": spec, ".orchestrator/config.yaml": config},
+                         "spec: task tracker for small teams (the demo's example)\n")
+    echo(f"Demo repository: {directory}")
+    run(ws, str(directory / "specs" / "task-tracker.md"), echo=echo)
+    return ws

@@ -1,0 +1,74 @@
+"""`orch verify`: audit the log's whole git history and the tree as it stands."""
+
+from __future__ import annotations
+
+from orchestrator.adapters.eventfiles import EVENTS_DIR, FILE_NAME_RE
+from orchestrator.core.state import Finding, ProjectState
+from orchestrator.runtime.reader import LogReader
+from orchestrator.runtime.workspace import Workspace
+
+
+def verify(ws: Workspace) -> list[Finding]:
+    """Every problem with the log, oldest history first; empty means clean."""
+    findings: list[Finding] = []
+    findings.extend(_history_findings(ws))
+    for path in ws.repo.modified_files(EVENTS_DIR):
+        findings.append(Finding(reason="event file changed in the working tree", path=path))
+    findings.extend(ws.reader.stray_findings())
+    fresh = LogReader(ws.root, ws.repo, use_cache=False)
+    views = fresh.views()
+    states = fresh.states()
+    for project, view in views.items():
+        for f in view["findings"]:
+            findings.append(Finding(reason=f["reason"], path=f["path"] or "", line=f["line"],
+                                    event_id=f["event_id"], type=f["type"]))
+        if view["status"] == "invalid":
+            findings.append(Finding(reason=f"project '{project}' has no valid project.created",
+                                    path=f"{EVENTS_DIR}/{project}"))
+    findings.extend(_id_and_causation_findings(fresh, states))
+    return findings
+
+
+def _history_findings(ws: Workspace) -> list[Finding]:
+    first_commit: dict[str, str] = {}
+    findings: list[Finding] = []
+    for change in ws.repo.path_history(EVENTS_DIR):
+        name = change.path.rsplit("/", 1)[-1]
+        if not FILE_NAME_RE.match(name):
+            continue
+        if change.status == "A" and change.path not in first_commit:
+            first_commit[change.path] = change.commit
+            continue
+        verb = {"M": "modified", "D": "deleted", "T": "changed type", "A": "re-added"}.get(
+            change.status, "changed")
+        findings.append(Finding(
+            reason=f"{verb} in commit {change.commit[:12]} after its first commit "
+                   f"{first_commit.get(change.path, '?')[:12]}",
+            path=change.path))
+    return findings
+
+
+def _id_and_causation_findings(
+    reader: LogReader, states: dict[str, ProjectState]
+) -> list[Finding]:
+    findings: list[Finding] = []
+    owner: dict[str, str] = {}
+    causations: list[tuple[str, str, str]] = []
+    for project in states:
+        for event in reader.events(project):
+            if event.id in owner:
+                findings.append(Finding(
+                    reason=f"event id {event.id} also used in project '{owner[event.id]}'",
+                    event_id=event.id, type=event.type))
+            owner.setdefault(event.id, project)
+            if event.causation_id:
+                causations.append((project, event.id, event.causation_id))
+    for project, event_id, cause in causations:
+        if cause not in owner:
+            findings.append(Finding(reason=f"causation {cause} does not resolve to any event",
+                                    event_id=event_id))
+        elif owner[cause] != project:
+            findings.append(Finding(
+                reason=f"causation {cause} is an event of project '{owner[cause]}'",
+                event_id=event_id))
+    return findings

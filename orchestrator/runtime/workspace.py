@@ -1,0 +1,70 @@
+"""A repository orch works in: its root, git, the log reader and writer, and the layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.adapters.eventfiles import EVENTS_DIR
+from orchestrator.adapters.git import GitRepo
+from orchestrator.runtime.log import EventLog
+from orchestrator.runtime.reader import LogReader
+
+CONFIG_PATH = ".orchestrator/config.yaml"
+
+DEFAULT_CONFIG = """\
+# orch configuration: see README.md, section "Configuration".
+max_review_rounds: 3        # CTO <-> Engineer rounds before the Charter
+max_qa_rework: 2            # reworks after a QA failure before a task ends rework-exhausted
+max_decomposition_depth: 1  # how deep a PM may split macro tasks into subtasks
+parallelism: 4              # agent calls in flight at once
+lease_s: 600                # how long a Dev's claim on a task holds
+loop_guard: 400             # most events one trigger's chain may grow to
+llm:
+  provider: offline         # offline | openai | replay
+  offline:
+    seed: 7
+    qa_fail_rate: 0.0
+    blocker_rate: 0.0
+    dependency_request_rate: 0.0
+    latency_ms: 0
+"""
+
+PROJECT_README = """\
+# project/
+
+Artifacts that orch's agents generate land here, one folder per project:
+`project/<project>/docs/` (spec review, charter, reports) and one folder per squad.
+Nothing outside `project/<project>/` is ever written by an agent.
+"""
+
+
+@dataclass
+class Workspace:
+    root: Path
+    repo: GitRepo
+    reader: LogReader
+    log: EventLog
+
+    @classmethod
+    def open(cls, path: Path, use_cache: bool = True) -> Workspace:
+        repo = GitRepo.open(path)
+        repo.sync_worktree()
+        reader = LogReader(repo.root, repo, use_cache=use_cache)
+        return cls(root=repo.root, repo=repo, reader=reader, log=EventLog(repo, reader))
+
+    @classmethod
+    def init(cls, path: Path) -> tuple[Workspace, list[str]]:
+        """Create the layout (and the repository if needed); returns what was created."""
+        repo = GitRepo.init(path)
+        wanted = {
+            CONFIG_PATH: DEFAULT_CONFIG.encode(),
+            f"{EVENTS_DIR}/.gitkeep": b"",
+            "specs/.gitkeep": b"",
+            "project/README.md": PROJECT_README.encode(),
+        }
+        created = {p: data for p, data in wanted.items() if not (repo.root / p).exists()}
+        if created:
+            repo.commit_files(created, "orch init: layout for specs, events and artifacts\n")
+        ws = cls.open(repo.root)
+        return ws, sorted(created)
