@@ -1,6 +1,6 @@
 """Benchmark: appending event files as commits through the git adapter, empty repo vs 100k files.
 
-Usage: .venv/bin/python bench/git_append.py [--quick] [--index-options] [--no-cache]
+Usage: .venv/bin/python bench/git_append.py [--quick] [--index-options] [--no-cache] [--workdir DIR]
 Writes bench/results/git_append.json. The 100k-file repository is built with `git fast-import`
 and cached under /tmp/orch-bench-cache (rebuilt when missing).
 """
@@ -89,7 +89,7 @@ def fresh_repo(workdir: Path, name: str, files: int, use_cache: bool) -> Path:
         build_base(cached, files)
         (cached / ".git" / "orch-bench-ready").touch()
         print(
-            f"  built {files}-file repository in {time.perf_counter() - t0:.1f}s (cached at {cached})"
+            f"  built {files}-file repository in {time.perf_counter() - t0:.1f}s (cache: {cached})"
         )
     subprocess.run(["cp", "-a", str(cached), str(dst)], check=True)
     (dst / ".git" / "orch-bench-ready").unlink()
@@ -98,10 +98,10 @@ def fresh_repo(workdir: Path, name: str, files: int, use_cache: bool) -> Path:
 
 
 def run_scenario(
-    repo_path: Path, label: str, commits: int, per_commit: int, wait: bool
+    repo_path: Path, label: str, commits: int, per_commit: int, wait: bool, base_seq: int
 ) -> dict[str, Any]:
+    """Append commits x per_commit new event files (seq from base_seq, far from the prebuilt)."""
     repo = GitRepo.open(repo_path)
-    base_seq = 1_000_000  # far from the prebuilt files
     latencies: list[float] = []
     n = 0
     t0 = time.perf_counter()
@@ -122,7 +122,7 @@ def run_scenario(
     status_s = time.perf_counter() - t
     result = {
         "repo": label,
-        "mode": f"{per_commit} file(s)/commit, index {'waited per commit' if wait else 'background'}",
+        "mode": f"{per_commit} file(s)/commit, index {'waited' if wait else 'background'}",
         "commits": commits,
         "events": n,
         "seconds": round(elapsed, 3),
@@ -164,13 +164,14 @@ def index_options(workdir: Path, files: int, use_cache: bool) -> list[dict[str, 
             t = time.perf_counter()
             git(repo, "update-index", "-z", "--index-info", input=line)
             times.append(time.perf_counter() - t)
-        size = sum(f.stat().st_size for f in (repo / ".git").glob("*index*") if f.is_file())
+        size = (repo / ".git" / "index").stat().st_size  # what each update rewrites
         ms = statistics.median(times) * 1000
         print(
-            f"  index {name:<9} update-index (1 entry) median {ms:6.1f} ms; index files {size / 1e6:.1f} MB"
+            f"  index {name:<9} update-index (1 entry) median {ms:6.1f} ms; "
+            f"rewrites {size / 1e6:.2f} MB of .git/index per update"
         )
         results.append(
-            {"format": name, "update_index_ms": round(ms, 2), "index_mb": round(size / 1e6, 2)}
+            {"format": name, "update_index_ms": round(ms, 2), "index_file_mb": round(size / 1e6, 3)}
         )
     return results
 
@@ -182,11 +183,12 @@ def main() -> None:
     )
     parser.add_argument("--index-options", action="store_true", help="also time index formats")
     parser.add_argument("--no-cache", action="store_true", help="rebuild the big repository")
+    parser.add_argument("--workdir", help="where to build the test repositories (default: TMPDIR)")
     opts = parser.parse_args()
     big = 20_000 if opts.quick else 100_000
     single, batches = (100, 10) if opts.quick else (500, 50)
 
-    with tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="orch-bench-", dir=opts.workdir) as tmp:
         workdir = Path(tmp)
         home = workdir / "home"
         home.mkdir()
@@ -203,21 +205,35 @@ def main() -> None:
         version = git(workdir, "--version").stdout.decode().strip()
         print(f"{version}; {os.cpu_count()} cpus; python {platform.python_version()}")
         scenarios = []
+        fsck_ok: dict[str, bool] = {}
+        plan = (
+            (single, 1, True),
+            (single, 1, False),
+            (batches, 100, True),
+            (batches, 100, False),
+        )
         for label, files in (("empty", 0), (f"{big // 1000}k", big)):
-            for name, commits, per_commit, wait in (
-                ("a1", single, 1, True),
-                ("a2", single, 1, False),
-                ("b1", batches, 100, True),
-            ):
-                path = fresh_repo(workdir, f"{label}-{name}", files, not opts.no_cache)
-                scenarios.append(run_scenario(path, label, commits, per_commit, wait))
-                shutil.rmtree(path)
+            # one repository per size; each scenario appends to its own range of seq numbers
+            path = fresh_repo(workdir, label, files, not opts.no_cache)
+            for number, (commits, per_commit, wait) in enumerate(plan):
+                start = 1_000_000 * (number + 1)
+                scenarios.append(run_scenario(path, label, commits, per_commit, wait, start))
+            fsck = subprocess.run(["git", "fsck", "--no-progress"], cwd=path, capture_output=True)
+            tracked = git(path, "ls-files", "-z").stdout.count(b"\0")
+            print(
+                f"  {label:>5} | git fsck {'ok' if fsck.returncode == 0 else 'FAILED'}; "
+                f"{tracked} files"
+            )
+            fsck_ok[label] = fsck.returncode == 0
+            shutil.rmtree(path)
         report: dict[str, Any] = {
             "git": version,
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "quick": opts.quick,
+            "workdir": str(Path(tmp).parent),
             "scenarios": scenarios,
+            "fsck_ok": fsck_ok,
         }
         if opts.index_options:
             report["index_options"] = index_options(workdir, big, not opts.no_cache)

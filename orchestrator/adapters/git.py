@@ -1,8 +1,7 @@
-"""The git adapter: the project's only door to git (commits as objects, refs, work tree, history)."""
+"""The git adapter: the project's only door to git (commits as objects, refs, work tree, log)."""
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import logging
 import os
@@ -48,8 +47,11 @@ UNSET: Final = _Unset()
 class GitRepo:
     """One work tree of a git repository. Build with GitRepo.open() or GitRepo.init()."""
 
-    def __init__(self, root: Path, git_dir: Path, common_dir: Path) -> None:
+    def __init__(
+        self, root: Path, git_dir: Path, common_dir: Path, *, background_index: bool = False
+    ) -> None:
         self.root = root
+        self.background_index = background_index
         self.git_dir = git_dir
         self._runner = GitRunner(root, git_dir)
         self._config = self._read_config()
@@ -64,14 +66,17 @@ class GitRepo:
         self._sync = WorktreeSync(root, git_dir, self._objects, self._refs, self._runner)
         self._queue = SyncQueue(self._sync)
         self._lock = threading.RLock()
-        weakref.finalize(self, _release, self._objects, self._sync)
-        _LIVE.add(self)
+        # Runs on close(), on garbage collection, or at interpreter exit, whichever comes first.
+        self._finalizer = weakref.finalize(self, _release, self._queue, self._objects, self._sync)
 
     # -- opening -----------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path) -> GitRepo:
-        """The repository whose work tree holds path (searched upward)."""
+    def open(cls, path: Path, *, background_index: bool = False) -> GitRepo:
+        """The repository whose work tree holds path (searched upward).
+
+        background_index=True makes commit_files() default to wait_index=False.
+        """
         path = Path(path)
         if not path.is_dir():
             raise NotARepositoryError(f"{path} is not a folder; run orch inside a git work tree")
@@ -97,21 +102,25 @@ class GitRepo:
                 )
             if "must be run in a work tree" in message:
                 raise NotARepositoryError(
-                    f"{path} is not in a work tree (a bare repository?); clone it and run orch in the clone"
+                    f"{path} is not in a work tree (a bare repository?); "
+                    "clone it and run orch in the clone"
                 )
             raise GitError(f"git cannot open {path}: {first_line(message)}; fix that and retry")
         root, git_dir, common_dir = (
             Path(line) for line in os.fsdecode(proc.stdout).splitlines()[:3]
         )
-        return cls(root, git_dir, common_dir)
+        return cls(root, git_dir, common_dir, background_index=background_index)
 
     @classmethod
-    def init(cls, path: Path) -> GitRepo:
-        """Make path a repository (branch main) unless it is one; set the index settings. Idempotent."""
+    def init(cls, path: Path, *, background_index: bool = False) -> GitRepo:
+        """Make path a repository (branch main) unless it is one; set the index settings.
+
+        Idempotent. A path inside another repository (not its top) gets a repository of its own.
+        """
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(NotARepositoryError):
-            repo = cls.open(path)
+            repo = cls.open(path, background_index=background_index)
             if repo.root.resolve() == path.resolve():
                 repo._apply_index_settings()
                 return repo
@@ -121,7 +130,7 @@ class GitRepo:
             raise GitError(
                 f"git init failed: {first_line(proc.stderr)}; check that {path} is writable"
             )
-        repo = cls.open(path)
+        repo = cls.open(path, background_index=background_index)
         repo._apply_index_settings()
         return repo
 
@@ -148,13 +157,7 @@ class GitRepo:
 
     def close(self) -> None:
         """Finish the index updates still queued, then stop helper processes and threads."""
-        try:
-            self.flush()
-        except GitError as exc:
-            log.warning("%s", exc)
-        self._queue.close()
-        _release(self._objects, self._sync)
-        _LIVE.discard(self)
+        self._finalizer()
 
     def __enter__(self) -> GitRepo:
         return self
@@ -201,14 +204,15 @@ class GitRepo:
         message: str,
         *,
         expected_head: str | None | _Unset = UNSET,
-        wait_index: bool = True,
+        wait_index: bool | None = None,
     ) -> str:
         """Commit these files (None deletes) on the current branch; return the new commit's sha.
 
         The commit is built from objects (never from the index) and the branch moves by a
         compare-and-swap against the head read at the start (or expected_head when given).
-        Then the files land in the work tree and the index; with wait_index=False the index is
-        updated by a background thread in batches (call flush() to wait for it).
+        Then the files land in the work tree and the index. wait_index (default: not
+        self.background_index) waits for the index; False leaves it to a background thread
+        that batches the updates of many commits (flush() or close() waits for it).
         """
         changes = {path_key(path): data for path, data in files.items()}
         body = (message if message.endswith("\n") else message + "\n").encode()
@@ -230,9 +234,8 @@ class GitRepo:
             for key, data in changes.items():
                 before = self._objects.lookup(base, key)
                 if before is not None and before[0] == TREE_MODE:
-                    raise GitError(
-                        f"'{'/'.join(decode_path(k) for k in key)}' is a folder at HEAD; name a file"
-                    )
+                    name = "/".join(decode_path(k) for k in key)
+                    raise GitError(f"'{name}' is a folder at HEAD; name a file")
                 sha = None if data is None else self._objects.write(b"blob", data)
                 if sha is not None and data is not None:
                     contents[sha] = data
@@ -251,7 +254,8 @@ class GitRepo:
             except BaseException:
                 self._sync.journal.done(1)
                 raise
-        self._after_commit(commit, journal, contents, wait_index)
+        wait = not self.background_index if wait_index is None else wait_index
+        self._after_commit(commit, journal, contents, wait)
         return commit
 
     def _after_commit(
@@ -277,9 +281,8 @@ class GitRepo:
 
     def sync_worktree(self) -> None:
         """Finish any work-tree/index update that a crash (or a failure) left pending."""
-        with contextlib.suppress(GitError):
-            self._queue.flush()
         self._sync.repair()
+        self._queue.flush()
 
     def maintenance(self) -> None:
         """Let git pack loose objects when there are many (`git gc --auto`)."""
@@ -319,6 +322,15 @@ class GitRepo:
                 blobs.append((path, fields[2].decode()))
         return stream_blobs(self._runner, blobs)
 
+    def modified_files(self, prefix: str) -> list[str]:
+        """Tracked files under prefix that the work tree has changed or deleted, as git's
+        index stat cache sees them (one `git diff-files`, fast even at 100k files)."""
+        if self.head() is None:
+            return []
+        self.flush()
+        out = self._runner.run(["diff-files", "--name-only", "-z", "--", prefix], ok=(0, 1))
+        return [p for p in out.decode("utf-8", "replace").split("\0") if p]
+
     def path_history(self, prefix: str) -> Iterator[FileChange]:
         """Every add/modify/delete of files under prefix along HEAD's history, oldest first.
 
@@ -345,16 +357,11 @@ class GitRepo:
         return parse_log(self._runner.stream_z(args))
 
 
-def _release(objects: ObjectStore, sync: WorktreeSync) -> None:
+def _release(queue: SyncQueue, objects: ObjectStore, sync: WorktreeSync) -> None:
+    try:
+        queue.flush()
+    except GitError as exc:
+        log.warning("%s", exc)
+    queue.close()
     objects.close()
     sync.close()
-
-
-_LIVE: weakref.WeakSet[GitRepo] = weakref.WeakSet()
-
-
-@atexit.register
-def _flush_all() -> None:
-    for repo in list(_LIVE):
-        with contextlib.suppress(Exception):
-            repo.flush()

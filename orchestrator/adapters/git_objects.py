@@ -1,4 +1,4 @@
-"""Git objects in-process: loose-object writes, reads, and tree edits with a cache of parsed trees."""
+"""Git objects in-process: loose-object writes, reads, tree edits over a cache of parsed trees."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import os
 import re
+import secrets
 import subprocess
 import threading
 import time
@@ -24,8 +25,9 @@ Entry = tuple[bytes, bytes]  # (mode, 20-byte binary sha)
 Tree = dict[bytes, Entry]
 PathKey = tuple[bytes, ...]  # a repository path split on '/'
 
-_TREE_CACHE_ENTRIES = 400_000  # parsed tree entries kept in memory (~60 MB at most)
+_TREE_CACHE_ENTRIES = 250_000  # parsed tree entries kept in memory (~60 MB at most)
 _counter = itertools.count()
+_TOKEN = secrets.token_hex(4)
 _RAW_DATE = re.compile(r"@?(\d+) ([+-]\d{4})")
 
 
@@ -92,7 +94,7 @@ class ObjectStore:
         data = zlib.compress(raw, self._level)
         # The temp file lives in objects/ itself, not in the fan-out folder: creating files in
         # freshly made folders was 10x slower on ext4 here (inode allocation), a rename is not.
-        tmp = self._dir / f"tmp_obj_orch_{os.getpid()}_{next(_counter)}"
+        tmp = self._dir / f"tmp_obj_orch_{os.getpid()}_{_TOKEN}_{next(_counter)}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             try:
@@ -299,7 +301,7 @@ def path_key(path: str) -> PathKey:
 
 
 def _date(value: str | None, role: str) -> str:
-    """'<seconds> <+hhmm>' for now, or for GIT_<ROLE>_DATE in raw ('1700000000 +0100') or ISO form."""
+    """'<seconds> <+hhmm>': now, or GIT_<ROLE>_DATE in raw ('1700000000 +0100') or ISO form."""
     if not value:
         seconds = int(time.time())
         offset = time.localtime(seconds).tm_gmtoff

@@ -66,7 +66,7 @@ class SyncQueue:
         with self._cond:
             while self._busy:
                 self._cond.wait()
-            if not self._paths:
+            if not self._paths and not self._commits:
                 return False
             paths, redo, commits = list(self._paths), self._redo, self._commits
             self._paths, self._redo, self._commits, self._busy = {}, [], 0, True
@@ -95,7 +95,7 @@ class SyncQueue:
         failures = 0
         while True:
             with self._cond:
-                while not self._closed and (not self._paths or self._busy):
+                while not self._closed and (not self._commits or self._busy):
                     self._cond.wait()
                 if self._closed:
                     return

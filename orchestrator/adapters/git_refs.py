@@ -46,7 +46,7 @@ class RefStore:
         return (self._git_dir if per_worktree else self._common) / ref
 
     def read_ref(self, ref: str) -> str | None:
-        """The sha a ref holds: the loose file first, else packed-refs; None when it does not exist."""
+        """The sha a ref holds: the loose file, else packed-refs; None when it does not exist."""
         try:
             data = self._ref_file(ref).read_text("utf-8").strip()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):

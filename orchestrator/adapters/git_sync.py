@@ -168,7 +168,7 @@ class WorktreeSync:
             checked: set[bytes] = set()
             for path, target in self._targets(known).items():
                 full = self._root + b"/" + path
-                current = _read(full)
+                current = _read(full) if self._parents_ok(path, checked) else _UNKNOWN
                 if current is _UNKNOWN:
                     continue
                 current_sha = blob_sha(current) if isinstance(current, bytes) else None
@@ -179,14 +179,14 @@ class WorktreeSync:
                 if target is None or target[0] not in _FILE_MODES:
                     if current_sha is not None:
                         _remove(full, self._root)
-                elif current_sha != target[1] and self._make_parents(path, checked):
+                elif current_sha != target[1] and self._parents_ok(path, checked, create=True):
                     data = contents.get(target[1])
                     if data is None:
                         data = self._objects.read(target[1])[1]
                     self._write(full, data, _FILE_MODES[target[0]])
 
-    def _make_parents(self, path: bytes, checked: set[bytes]) -> bool:
-        """Create the parent folders of path; False if one is a symlink or a file."""
+    def _parents_ok(self, path: bytes, checked: set[bytes], create: bool = False) -> bool:
+        """False if a parent of path is a symlink or a file; create missing ones if asked."""
         parts = path.split(b"/")[:-1]
         for i in range(1, len(parts) + 1):
             rel = b"/".join(parts[:i])
@@ -197,6 +197,8 @@ class WorktreeSync:
                 if not stat.S_ISDIR(os.lstat(full).st_mode):
                     return False
             except FileNotFoundError:
+                if not create:
+                    return True
                 os.mkdir(full)
             checked.add(rel)
         return True
@@ -231,8 +233,10 @@ class WorktreeSync:
         with self._locked("index"):
             hashed: list[bytes] = []
             info: list[bytes] = []
+            checked: set[bytes] = set()
             for path, target in self._targets(dict.fromkeys(paths)).items():
-                current = _read(self._root + b"/" + path)
+                inside = self._parents_ok(path, checked)
+                current = _read(self._root + b"/" + path) if inside else _UNKNOWN
                 sha = blob_sha(current) if isinstance(current, bytes) else current
                 if target is None:
                     if current is None:
@@ -267,7 +271,8 @@ class WorktreeSync:
     def repair(self) -> None:
         """Redo the journals of writers that died (nobody holds their flock), then drop them."""
         try:
-            journals = sorted(self.journal.folder.glob("*.journal"))
+            folder = self.journal.folder
+            journals = sorted([*folder.glob("*.journal"), *folder.glob("*.new")])
         except OSError:
             return
         for path in journals:
@@ -286,7 +291,7 @@ class WorktreeSync:
                 if changes:
                     self.update_worktree(changes)
                     self.update_index(c.path for c in changes)
-                token = path.name.removesuffix(".journal").encode()
+                token = path.name.split(".")[0].encode()
                 with contextlib.suppress(OSError):
                     for name in os.listdir(self._tmp):
                         if name.startswith(token + b"-"):

@@ -57,9 +57,9 @@ class AgentOutput:
 
     def write(self, path: str, text: str) -> Link:
         self.files[path] = text.encode("utf-8")
-        kind = "report" if "/qa/" in path or path.endswith("report.md") else (
-            "doc" if "/docs/" in path else "artifact")
-        return Link(kind=kind, ref=path)
+        if "/qa/" in path or path.endswith("report.md"):
+            return Link(kind="report", ref=path)
+        return Link(kind="doc" if "/docs/" in path else "artifact", ref=path)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ dependency requests, and writes the final report for the spec's author."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from orchestrator.agents.base import (
     AgentContext,
@@ -83,8 +84,8 @@ def decide_proposal(ctx: AgentContext, r: Reaction) -> AgentOutput:
             facts(project=s.id, round=last_round, max_rounds=ctx.config.max_review_rounds),
             requirements_block(s),
             "## Proposal\n" + "\n".join(
-                f"- {sq['name']}: {sq['scope']} (depends on: {', '.join(sq['depends_on']) or '-'};"
-                f" requirements: {', '.join(sq['requirements'])})" for sq in squads),
+                f"- {sq.name}: {sq.scope} (depends on: {', '.join(sq.depends_on) or '-'};"
+                f" requirements: {', '.join(sq.requirements)})" for sq in squads),
         ]),
         expected_return="approve true with the Charter, or false with the questions.",
     )
@@ -93,7 +94,7 @@ def decide_proposal(ctx: AgentContext, r: Reaction) -> AgentOutput:
         charter = decision.charter_markdown.strip() or _charter_text(squads)
         link = out.write(docs_path(s.id, "charter.md"), charter)
         out.emit(r, ev.CharterCreated(charter=link.ref, rounds=last_round,
-                                      squads=[ev.SquadPlan(**sq) for sq in squads]),
+                                      squads=squads),
                  links=[link])
     else:
         questions = [q for q in decision.questions if q.strip()][:20] or [
@@ -103,21 +104,19 @@ def decide_proposal(ctx: AgentContext, r: Reaction) -> AgentOutput:
     return out
 
 
-def sanitize_squads(raw: list[dict[str, object]]) -> list[dict[str, object]]:
+def sanitize_squads(raw: list[dict[str, Any]]) -> list[ev.SquadPlan]:
     """Valid, unique squad names; dependencies only on known squads and without cycles."""
-    squads: dict[str, dict[str, object]] = {}
+    squads: dict[str, ev.SquadPlan] = {}
     for sq in raw:
         name = str(sq.get("name", "")).strip().lower().replace(" ", "-")
-        if _SQUAD_NAME.match(name) and name not in squads and name not in ("docs", "qa"):
-            squads[name] = {"name": name, "scope": str(sq.get("scope", ""))[:2000],
-                            "depends_on": [str(d).strip().lower() for d in
-                                           _as_list(sq.get("depends_on"))],
-                            "requirements": [str(x) for x in _as_list(sq.get("requirements"))]}
-    order: list[str] = []
-    for name in squads:  # keep an edge only if it points at a squad listed earlier: no cycles
-        squads[name]["depends_on"] = [d for d in _as_list(squads[name]["depends_on"])
-                                      if d in order]
-        order.append(name)
+        if not _SQUAD_NAME.match(name) or name in squads or name in ("docs", "qa"):
+            continue
+        # Keep an edge only if it points at a squad listed earlier: no cycles.
+        deps = [str(d).strip().lower() for d in _as_list(sq.get("depends_on"))]
+        squads[name] = ev.SquadPlan(
+            name=name, scope=str(sq.get("scope", ""))[:2000],
+            depends_on=[d for d in dict.fromkeys(deps) if d in squads],
+            requirements=[str(x) for x in _as_list(sq.get("requirements"))])
     return list(squads.values())
 
 
@@ -125,11 +124,11 @@ def _as_list(value: object) -> list[object]:
     return list(value) if isinstance(value, list | tuple) else []
 
 
-def _charter_text(squads: list[dict[str, object]]) -> str:
+def _charter_text(squads: list[ev.SquadPlan]) -> str:
     lines = ["# Charter", "", "| squad | scope | depends on | requirements |", "|---|---|---|---|"]
     for sq in squads:
-        lines.append(f"| {sq['name']} | {sq['scope']} | {', '.join(map(str, _as_list(sq['depends_on']))) or '-'} "
-                     f"| {', '.join(map(str, _as_list(sq['requirements'])))} |")
+        lines.append(f"| {sq.name} | {sq.scope} | {', '.join(sq.depends_on) or '-'} "
+                     f"| {', '.join(sq.requirements)} |")
     return "\n".join(lines) + "\n"
 
 

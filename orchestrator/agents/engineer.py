@@ -41,6 +41,6 @@ def propose(ctx: AgentContext, r: Reaction) -> AgentOutput:
         raise AgentFailure("invalid_output", "the proposal names no valid squad")
     link = out.write(docs_path(s.id, f"proposal-round{rnd}.md"), proposal.proposal_markdown)
     out.emit(r, ev.EngineerCtoResponse(
-        round=rnd, squads=[ev.SquadPlan(**sq) for sq in squads],
+        round=rnd, squads=squads,
         answers=[a[:2000] for a in proposal.answers][:20], proposal=link.ref), links=[link])
     return out

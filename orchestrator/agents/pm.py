@@ -4,6 +4,8 @@ fixes, and consolidates the squad's report."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from orchestrator.agents.base import (
     AgentContext,
     AgentOutput,
@@ -150,7 +152,7 @@ def squad_report(ctx: AgentContext, r: Reaction) -> AgentOutput:
     mod = s.modules[r.subject]
     tasks = [t for t in s.tasks.values() if t.module == mod.name and t.round >= mod.round]
     exhausted = [t.id for t in tasks if t.status == TaskStatus.REWORK_EXHAUSTED]
-    outcome = "failed" if exhausted else "delivered"
+    outcome: Literal["delivered", "failed"] = "failed" if exhausted else "delivered"
     out = AgentOutput()
     brief = Brief(
         task=f"Consolidate the report of squad {mod.name}: tasks, QA, deploy.",

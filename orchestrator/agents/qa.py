@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from orchestrator.agents.base import AgentContext, AgentOutput, answered, ask, facts
-from orchestrator.agents.base import requirements_block
+from orchestrator.agents.base import (
+    AgentContext,
+    AgentOutput,
+    answered,
+    ask,
+    facts,
+    requirements_block,
+)
 from orchestrator.agents.dev import squad_relative
 from orchestrator.agents.outputs import QaOutput
 from orchestrator.core import events as ev

@@ -29,7 +29,6 @@ from orchestrator.core.state import (
     TaskStatus,
 )
 
-
 TASK_FAILING_ALERTS = frozenset({"invalid_output", "path_refused"})
 
 

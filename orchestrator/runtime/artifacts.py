@@ -4,7 +4,7 @@ an agent wants written against the real tree (symlinks) before anything is commi
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,17 @@ MAX_READ_BYTES = 1024 * 1024
 
 
 class ArtifactGuard:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path,
+                 staged: Callable[[str], bytes | None] = lambda _: None) -> None:
         self.root = root
+        self.staged = staged
 
     def read_text(self, rel_path: str) -> str | None:
-        """A file of the repository for an agent to read; None if absent, a link, or huge."""
+        """A file for an agent to read (staged for the next commit, else in the tree); None
+        if absent, reached through a link, or huge."""
+        pending = self.staged(rel_path)
+        if pending is not None:
+            return pending.decode("utf-8", errors="replace")
         path = self.root / rel_path
         if self._through_symlink(rel_path) or not path.is_file():
             return None

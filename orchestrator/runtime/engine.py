@@ -7,6 +7,7 @@ crash or a dropped trigger loses nothing, and a reaction that is in the log is n
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import socket
@@ -24,8 +25,8 @@ from orchestrator.core.flow import FlowSettings, Reaction, pending_reactions
 from orchestrator.core.paths import project_dir
 from orchestrator.core.state import ProjectState, ProjectStatus, TaskStatus
 from orchestrator.errors import ProviderError, UsageError
-from orchestrator.runtime.budget import BudgetExceeded
 from orchestrator.runtime.artifacts import ArtifactGuard, transcript_files
+from orchestrator.runtime.budget import BudgetExceeded
 from orchestrator.runtime.workspace import Workspace
 
 Key = tuple[str, str, str]  # project, actor, causation
@@ -62,7 +63,7 @@ class Engine:
         self.echo = echo
         self.worker = worker_id(str(ws.root))
         self.stop = threading.Event()
-        self.guard = ArtifactGuard(ws.root)
+        self.guard = ArtifactGuard(ws.root, ws.log.staged_file)
         self._now = now
         self._failed: set[Key] = set()
         self._halted: set[str] = set()
@@ -77,23 +78,28 @@ class Engine:
                                   thread_name_prefix="orch-agent")
         try:
             while not self.stop.is_set():
+                # One commit per pass: the results that are ready, what the flow decides
+                # from them, and the claims of the work that starts now.
+                done = [k for k, j in jobs.items() if j.future.done()]
+                progressed = self._finish_batch([jobs.pop(k) for k in done], report)
                 states = self._states(projects)
-                if until is not None and until(states) and not jobs:
-                    break
-                progressed = False
+                starting: list[tuple[str, Reaction, AgentContext]] = []
                 for project, state in states.items():
-                    if project in self._halted:
-                        continue
-                    progressed |= self._step(project, state, jobs, pool, report)
+                    if project not in self._halted:
+                        progressed |= self._step(project, state, jobs, starting, report)
+                # Agents read only their snapshot, so they start before the commit: writing
+                # it overlaps their model calls. A crash loses nothing that was committed,
+                # and what was not is decided again by the next run.
+                for project, r, ctx in starting:
+                    jobs[(project, *r.key)] = _Job(project, r, pool.submit(perform, ctx, r))
+                self._commit(report)
+                if until is not None and until(self._states(projects)) and not jobs:
+                    break
                 if not jobs and not progressed:
                     break
                 if jobs and not progressed:
                     wait([j.future for j in jobs.values()], timeout=0.5,
                          return_when=FIRST_COMPLETED)
-                for key, job in list(jobs.items()):
-                    if job.future.done():
-                        del jobs[key]
-                        self._finish(job, report)
         finally:
             report.stopped = self.stop.is_set()
             report.dropped = sum(1 for j in jobs.values() if not j.future.done())
@@ -113,71 +119,91 @@ class Engine:
                             now=utcnow())
 
     def _step(self, project: str, state: ProjectState, jobs: dict[Key, _Job],
-              pool: ThreadPoolExecutor, report: RunReport) -> bool:
-        """Commit the decided reactions of a project in one batch; start its agent work."""
-        reactions = [r for r in pending_reactions(state, self._settings())
-                     if (project, *r.key) not in self._failed]
-        decided = [r for r in reactions if not r.is_agent_work]
-        if decided:
+              starting: list[tuple[str, Reaction, AgentContext]], report: RunReport) -> bool:
+        """Stage the decided reactions of a project (they may cascade), then the claims of
+        its agent work that can start; returns whether anything was staged."""
+        staged = False
+        for _ in range(20):
+            reactions = [r for r in pending_reactions(state, self._settings())
+                         if (project, *r.key) not in self._failed]
+            decided = [r for r in reactions if not r.is_agent_work]
+            if not decided:
+                break
             events = [e for r in decided for e in r.events]
-            self._append(project, events, {}, report, f"[{project}] monitor: "
-                         + ", ".join(sorted({r.kind for r in decided})))
-            return True
-        started = False
-        for r in reactions:
-            key = (project, *r.key)
-            if key in jobs:
-                continue
-            if r.kind == "work" and state.tasks[r.subject].status == TaskStatus.ASSIGNED:
-                claim = ev.NewEvent(
-                    payload=ev.TaskStarted(task_id=r.subject, lease_s=self.config.lease_s,
-                                           worker=self.worker),
-                    actor=r.actor, causation_id=r.causation_id,
-                    request_id=state.request_id or None)
-                self._append(project, [claim], {}, report)
-                started = True
-            ctx = AgentContext(project=project, state=copy.deepcopy(state), config=self.config,
+            self._stage(project, events, {}, report)
+            staged = True
+        new = [r for r in reactions if r.is_agent_work and (project, *r.key) not in jobs]
+        if not new:
+            return staged
+        claims = [ev.NewEvent(
+            payload=ev.TaskStarted(task_id=r.subject, lease_s=self.config.lease_s,
+                                   worker=self.worker),
+            actor=r.actor, causation_id=r.causation_id, request_id=state.request_id or None)
+            for r in new
+            if r.kind == "work" and state.tasks[r.subject].status == TaskStatus.ASSIGNED]
+        # Agents only read their state: one snapshot serves every job started together.
+        snapshot = copy.deepcopy(state)
+        if claims:
+            self._stage(project, claims, {}, report)
+        for r in new:
+            ctx = AgentContext(project=project, state=snapshot, config=self.config,
                                provider=self.provider, read_text=self.guard.read_text)
-            jobs[key] = _Job(project, r, pool.submit(perform, ctx, r))
-        return started
+            starting.append((project, r, ctx))
+        return True
 
     # -- results -------------------------------------------------------------------------------
 
-    def _finish(self, job: _Job, report: RunReport) -> None:
+    def _finish_batch(self, done: list[_Job], report: RunReport) -> bool:
+        """Results that are ready together go in one commit per project."""
+        ready: dict[str, list[tuple[Reaction, list[ev.NewEvent], dict[str, bytes]]]] = {}
+        for job in done:
+            result = self._validated(job, report)
+            if result is not None:
+                ready.setdefault(job.project, []).append((job.reaction, *result))
+        for project, items in ready.items():
+            for r, evs, fs in items:  # one bad result must not sink the others
+                try:
+                    self._stage(project, evs, fs, report)
+                except UsageError as exc:
+                    self._fail(project, r, "invalid_output", f"refused by the log: {exc}",
+                               report)
+        return bool(done)
+
+    def _validated(self, job: _Job, report: RunReport
+                   ) -> tuple[list[ev.NewEvent], dict[str, bytes]] | None:
         r = job.reaction
         try:
             out = job.future.result()
             files = self.guard.check(job.project, out.files)
         except AgentFailure as exc:
             self._fail(job.project, r, exc.kind, exc.reason, report)
-            return
+            return None
         except BudgetExceeded as exc:
             self._fail(job.project, r, "budget_exceeded", str(exc), report)
-            return
+            return None
         except ProviderError as exc:
             self._fail(job.project, r, "provider_error", str(exc), report)
-            return
-        files.update(transcript_files(job.project, r, out.transcripts))
+            return None
+        transcripts = transcript_files(job.project, r, out.transcripts)
         events = list(out.events)
-        if files and events:
-            transcripts = [ev.Link(kind="transcript", ref=p) for p in sorted(files)
-                           if p.startswith(".orchestrator/transcripts/")]
-            first = events[0]
-            events[0] = first.model_copy(update={"links": first.links + tuple(transcripts)})
-        try:
-            self._append(job.project, events, files, report)
-        except UsageError as exc:
-            self._fail(job.project, r, "invalid_output", f"refused by the log: {exc}", report)
+        if transcripts and events:
+            links = tuple(ev.Link(kind="transcript", ref=p) for p in sorted(transcripts))
+            events[0] = events[0].model_copy(update={"links": events[0].links + links})
+        return events, {**files, **transcripts}
 
-    def _append(self, project: str, events: list[ev.NewEvent], files: dict[str, bytes],
-                report: RunReport, subject: str | None = None) -> None:
-        written = self.ws.log.append(project, events, files=files, subject=subject)
-        report.commits += 1
+    def _stage(self, project: str, events: list[ev.NewEvent], files: dict[str, bytes],
+               report: RunReport) -> None:
+        written = self.ws.log.stage(project, events, files=files)
         report.events += len(written)
         for e in written:
             what = e.payload.subject()
             self.echo(f"[{project}] {e.seq:>5} {e.type:<26} {e.actor:<18} "
                       f"{what if ':' not in what else ''}".rstrip())
+
+    def _commit(self, report: RunReport) -> None:
+        before = self.ws.repo.head()
+        self.ws.log.commit()
+        report.commits += int(self.ws.repo.head() != before)
 
     def _fail(self, project: str, r: Reaction, kind: str, reason: str,
               report: RunReport) -> None:
@@ -192,21 +218,22 @@ class Engine:
         task = state.tasks.get(r.subject) if r.kind == "work" else None
         task_id = task.id if task and task.status in (
             TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS) else ""
-        if kind not in ("invalid_output", "path_refused", "provider_error", "budget_exceeded",
-                        "loop_guard"):
-            kind = "other"
-        alert = ev.MonitorAlert(
-            kind=kind, severity="error", message=message, task_id=task_id,  # type: ignore[arg-type]
-            module=r.squad, notify=[f"pm.{r.squad}"] if r.squad else ["cto"])
-        try:
-            self._append(project, [ev.NewEvent(payload=alert, actor=_monitor(r),
-                                               causation_id=r.causation_id,
-                                               request_id=state.request_id or None)],
-                         {}, report)
-        except UsageError:
-            pass  # the same alert is in the log already (an earlier run failed the same way)
+        alert = ev.MonitorAlert.model_validate({
+            "kind": kind if kind in _ALERT_KINDS else "other", "severity": "error",
+            "message": message, "task_id": task_id, "module": r.squad,
+            "notify": [f"pm.{r.squad}"] if r.squad else ["cto"]})
+        # A UsageError here means the same alert is in the log already (an earlier run failed
+        # the same way): nothing more to say.
+        with contextlib.suppress(UsageError):
+            self._stage(project, [ev.NewEvent(payload=alert, actor=_monitor(r),
+                                              causation_id=r.causation_id,
+                                              request_id=state.request_id or None)],
+                        {}, report)
         if task_id:
             self._failed.discard(key)  # the task moved to qa_failed: the Monitor takes it
+
+
+_ALERT_KINDS = {"invalid_output", "path_refused", "provider_error", "budget_exceeded"}
 
 
 def _monitor(r: Reaction) -> str:

@@ -19,13 +19,18 @@ from orchestrator.runtime.reader import LogReader
 
 
 class EventLog:
-    """The one writer of a process: appends batches of events (and artifacts) as commits."""
+    """The one writer of a process: appends batches of events (and artifacts) as commits.
+
+    `stage` checks and numbers a batch at once; `commit` writes everything staged, of any
+    number of projects, as one commit. `append` is both.
+    """
 
     def __init__(self, repo: GitRepo, reader: LogReader | None = None) -> None:
         self.repo = repo
         self.root = repo.root
         self.reader = reader or LogReader(repo.root, repo)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._staged: list[tuple[str, list[Event], dict[str, bytes], str | None]] = []
 
     def append(
         self,
@@ -36,10 +41,25 @@ class EventLog:
         check: bool = True,
         subject: str | None = None,
     ) -> list[Event]:
-        """Write events of one project (and files under project/) in one commit.
+        """Write events of one project (and files under project/) in one commit."""
+        with self._lock:
+            events = self.stage(project, new_events, files=files, check=check, subject=subject)
+            self.commit()
+            return events
 
-        With `check`, the batch is folded onto the current state first and refused whole,
-        with the reason, if any event would be kept out of the state.
+    def stage(
+        self,
+        project: str,
+        new_events: Sequence[NewEvent],
+        *,
+        files: Mapping[str, bytes] | None = None,
+        check: bool = True,
+        subject: str | None = None,
+    ) -> list[Event]:
+        """Give a batch ids, seqs and times and fold it into the in-memory state.
+
+        With `check`, a batch with an event the fold would keep out is refused whole, with
+        the reason: what was staged before it is committed, and the project re-read.
         """
         if not new_events:
             return []
@@ -56,23 +76,47 @@ class EventLog:
                     payload=new.payload, links=new.links, usage=new.usage,
                 )
                 if not apply_event(state, event) and check:
-                    # The in-memory state saw part of a batch that is not written: drop it.
+                    reason = state.findings[-1].reason
+                    # The in-memory state saw part of a batch that is not written: write
+                    # what was staged before it, then read the project again from disk.
+                    self.commit()
                     self.reader.forget(project)
-                    raise UsageError(state.findings[-1].reason)
+                    raise UsageError(reason)
                 events.append(event)
-            blobs = {event_path(e): serialize(e) for e in events}
-            for path, data in (files or {}).items():
-                blobs[path] = data
+            self.reader.remember(project, state)
+            self._staged.append((project, events, dict(files or {}), subject))
+            return events
+
+    def staged_file(self, path: str) -> bytes | None:
+        """A file staged for the next commit (agents may read it before it is written)."""
+        with self._lock:
+            for _, _, files, _ in reversed(self._staged):
+                if path in files:
+                    return files[path]
+            return None
+
+    def commit(self) -> None:
+        """Write everything staged as one commit (nothing staged: nothing happens)."""
+        with self._lock:
+            if not self._staged:
+                return
+            staged, self._staged = self._staged, []
+            blobs: dict[str, bytes] = {}
+            events: list[Event] = []
+            for _, evs, files, _ in staged:
+                blobs.update({event_path(e): serialize(e) for e in evs})
+                blobs.update(files)
+                events.extend(evs)
+            subject = staged[0][3] if len(staged) == 1 else None
             try:
                 self.repo.commit_files(blobs, commit_message(events, subject))
             except BaseException:
-                self.reader.forget(project)
+                for project in {p for p, *_ in staged}:
+                    self.reader.forget(project)
                 raise
-            self.reader.remember(project, state)
-            return events
 
     def _state(self, project: str) -> ProjectState:
-        if project in self.reader.projects():
+        if project in self.reader.projects() or project in self.reader.known():
             return self.reader.states([project])[project]
         return ProjectState(id=project)
 
@@ -103,7 +147,10 @@ def commit_message(events: Sequence[Event], subject: str | None = None) -> str:
         else:
             types = sorted({e.type for e in events})
             subject = f"{len(events)} events: {', '.join(types)}"
-        subject = f"[{first.project}] {subject} ({first.actor})"
+        projects = sorted({e.project for e in events})
+        actors = sorted({e.actor for e in events})
+        subject = f"[{', '.join(projects)}] {subject} ({', '.join(actors[:3])}" + (
+            ", ...)" if len(actors) > 3 else ")")
     lines = [subject[:200], ""]
     for e in events:
         lines.append(f"Orch-Event: {e.id} {e.type} seq={e.seq}")

@@ -71,11 +71,11 @@ def submit(ws: Workspace, spec: str) -> tuple[str, bool]:
     if rel in claimed:
         return claimed[rel], False
     data = path.read_bytes()
-    committed = dict(ws.repo.read_tree_files(ws.repo.head(), rel)) if ws.repo.head() else {}
+    head = ws.repo.head()
+    committed = dict(ws.repo.read_tree_files(head, rel)) if head else {}
     if committed.get(rel) != data:
         ws.repo.commit_files({rel: data}, f"spec: {rel}\n")
-    head = ws.repo.head() or ""
-    return create_project(ws, rel, data.decode("utf-8", "replace"), head), True
+    return create_project(ws, rel, data.decode("utf-8", "replace"), ws.repo.head() or ""), True
 
 
 def _project_state(ws: Workspace, project: str) -> ProjectStatus:

@@ -118,6 +118,10 @@ class LogReader:
     def stray_findings(self) -> list[Finding]:
         return stray_files(self.root)
 
+    def known(self) -> set[str]:
+        """Projects whose state this process holds (some may be staged, not yet on disk)."""
+        return set(self._states)
+
     def invalidate(self) -> None:
         self._states.clear()
 

@@ -100,6 +100,24 @@ def test_commits_on_unborn_branch_then_more(repo: GitRepo) -> None:
     assert_healthy(repo.root)
 
 
+def test_identity_falls_back_to_config_then_orch(
+    repo: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("NAME", "EMAIL"):
+        for role in ("AUTHOR", "COMMITTER"):
+            monkeypatch.delenv(f"GIT_{role}_{var}")
+    monkeypatch.delenv("EMAIL", raising=False)
+    repo.commit_files({"a": b"1"}, "anonymous")
+    assert git(repo.root, "log", "-1", "--format=%an <%ae>").strip() == "orch <orch@localhost>"
+    repo.set_config("user.name", "Conf Igured")
+    repo.set_config("user.email", "conf@example.com")
+    monkeypatch.setenv("GIT_AUTHOR_DATE", "1700000000 +0100")
+    repo.commit_files({"b": b"2"}, "configured")
+    assert git(repo.root, "log", "-1", "--format=%an <%ae> %ad", "--date=raw").strip() == (
+        "Conf Igured <conf@example.com> 1700000000 +0100"
+    )
+
+
 def test_nested_replace_many_and_unicode_paths(repo: GitRepo) -> None:
     repo.commit_files({"a/b/c/d.txt": b"one"}, "one")
     repo.commit_files({"a/b/c/d.txt": b"two", "a/b/e.txt": b"e"}, "two")
@@ -122,6 +140,16 @@ def test_delete_with_none(repo: GitRepo) -> None:
     assert git(repo.root, "ls-files").split() == ["gen/b.txt"]
     repo.commit_files({"gen/b.txt": None}, "drop b")
     assert not (repo.root / "gen").exists()
+    assert_healthy(repo.root)
+
+
+def test_empty_commit_carries_only_its_message(repo: GitRepo) -> None:
+    c1 = repo.commit_files({"a": b"1"}, "one")
+    c2 = repo.commit_files({}, "marker\n\nOrch-Event: tick")
+    assert git(repo.root, "rev-parse", f"{c2}^{{tree}}") == git(
+        repo.root, "rev-parse", f"{c1}^{{tree}}"
+    )
+    assert repo._sync.journal.path.stat().st_size == 0
     assert_healthy(repo.root)
 
 
@@ -281,10 +309,24 @@ def test_users_edit_of_a_generated_file_is_kept(repo: GitRepo) -> None:
     assert status(repo.root) == " M gen/out.txt\n"
 
 
+def test_never_writes_through_a_symlinked_folder(repo: GitRepo, git_env: Path) -> None:
+    outside = git_env / "outside"
+    outside.mkdir()
+    (repo.root / "link").symlink_to(outside)
+    commit = repo.commit_files({"link/x.txt": b"x"}, "through a link")
+    assert repo.head() == commit
+    assert list(outside.iterdir()) == []
+    assert git(repo.root, "show", ":link/x.txt") == "x"  # the index still follows HEAD
+
+
 def test_background_index_then_flush(repo: GitRepo) -> None:
-    for i in range(40):
+    for i in range(20):
         repo.commit_files({f"e/{i:03d}.yaml": b"%d" % i}, f"e{i}", wait_index=False)
     repo.flush()
+    assert len(git(repo.root, "ls-files").split()) == 20
+    with GitRepo.open(repo.root, background_index=True) as other:
+        for i in range(20, 40):
+            other.commit_files({f"e/{i:03d}.yaml": b"%d" % i}, f"e{i}")
     assert len(git(repo.root, "ls-files").split()) == 40
     assert_healthy(repo.root)
     assert repo._sync.journal.path.stat().st_size == 0  # held while the instance lives

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -129,6 +131,16 @@ def test_review_finds_every_requirement_with_its_area() -> None:
     assert any(q.startswith("NFR-2") for q in rev.open_questions)
 
 
+def test_review_reads_headings_tables_and_bold_ids() -> None:
+    spec = ("# Notes\n\n## Web\n\n### FR-1: Create notes\n\nUsers create notes with a title.\n\n"
+            "## Other\n\n**FR-2**: The API stores notes in a database.\n\n"
+            "| id | area | text |\n|---|---|---|\n| FR-3 | mobile | The app lists notes |\n")
+    rev = review(spec)
+    assert [(r.id, r.area) for r in rev.requirements] == [
+        ("FR-1", "web"), ("FR-2", "backend"), ("FR-3", "mobile")]
+    assert rev.requirements[0].text == "Create notes. Users create notes with a title."
+
+
 def test_usage_is_estimated_and_latency_reported() -> None:
     provider = OfflineProvider(OfflineConfig(latency_ms=1))
     text = brief({"project": "p"}, [("Spec: s.md", EXAMPLE)])
@@ -235,6 +247,23 @@ def test_dev_writes_every_expected_file_and_its_tests_pass(tmp_path: Path) -> No
     for name in names:
         getattr(tests, name)()
     assert tests.mod.TOKEN_TTL_SECONDS == 12 * 3600
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_generated_web_files_pass_their_own_node_tests(tmp_path: Path) -> None:
+    reqs = ("- FR-6 (web): The web app shows a board with one column per status and lets a user "
+            "drag a task from one column to another.\n- FR-7 (web): The web app has a sign-in "
+            "page and keeps the user signed in until the token expires.")
+    files = ("src/board.js", "src/board.html", "tests/board.test.js")
+    dev = ask(out.DevOutput, brief({"project": "task-tracker", "squad": "web", "task": "web-1"},
+                                   [("Requirements", reqs)], task="Board", files=files))
+    for f in dev.files:
+        (tmp_path / f.path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f.path).write_text(f.content)
+    assert 'from "./board.js"' in dev.files[1].content
+    run = subprocess.run(["node", "--test", "tests/board.test.js"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_rework_addresses_each_finding() -> None:

@@ -7,7 +7,7 @@ import posixpath
 import re
 
 from orchestrator.adapters.llm import offline_js, offline_pytest, offline_python, offline_ts
-from orchestrator.adapters.llm.offline_spec import clauses
+from orchestrator.adapters.llm.offline_spec import clauses, decapitalize
 from orchestrator.adapters.llm.offline_task import Work
 
 
@@ -108,7 +108,7 @@ def markdown(work: Work) -> str:
     if siblings:
         md += ["## Files", ""] + [f"- `{f}`" for f in siblings] + [""]
     md += ["## How it is verified", ""]
-    md += [f"- {work.ids[0] if work.ids else 'Check'}: {p[:1].lower() + p[1:]} is checked by a "
+    md += [f"- {work.ids[0] if work.ids else 'Check'}: {decapitalize(p)} is checked by a "
            f"test or by the deploy's smoke tests." for p in parts]
     if re.search(r"deploy|infrastructure|command", work.text.lower()):
         md += ["", "## Deploy", "", "```sh", "terraform -chdir=infra init && "

@@ -251,7 +251,8 @@ def fix_task(ctx: CallContext) -> FixTaskOutput:
         dict.fromkeys(m.upper() for m in REQ_ID.findall(description)))
     name = re.sub(r"[^a-z0-9-]+", "-", block.lower()).strip("-") or "block"
     path = f"fixes/{name}.md"
-    blocked = ctx.fact("reported_by") or ctx.fact("task") or "the blocked squad"
+    blocked = (ctx.fact("blocked_squad") or ctx.fact("reported_by") or ctx.fact("task")
+               or "the blocked squad")
     brief = (f"{blocked} is blocked: {description} Write {path}: the interface, data shapes and "
              f"behaviour the blocked task needs"
              + (f", naming {', '.join(ids)}" if ids else "")

@@ -16,12 +16,14 @@ from orchestrator.core.messages import CONTEXT, OUTPUT_FILES, RETURN, TASK, Brie
 
 # Headings the agents write into [RELEVANT COMPLETE CONTEXT]; any other `## x` is body text
 # (a spec or an artifact has headings of its own).
+# A heading names its section by its first words: `## Scope of backend` is a scope.
 KNOWN_SECTIONS = (
     "facts", "spec", "requirements", "questions", "artifacts", "qa findings", "findings",
     "change request", "block", "scope", "charter", "proposal", "squads", "tasks", "delivered",
     "failed", "results", "reports", "squad reports", "modules", "dependency", "need", "request",
-    "answers", "dependencies",
+    "answers", "dependencies", "assignment",
 )
+_BY_LENGTH = sorted(KNOWN_SECTIONS, key=len, reverse=True)
 _SECTION = re.compile(r"^##\s+([^#\n].*?)\s*$", re.MULTILINE)
 _ARTIFACT = re.compile(r"^###\s+`?([^\s`]+)`?\s*$")
 _BARE_FILES = ("makefile", "dockerfile", "procfile", "license", "readme", "jenkinsfile")
@@ -48,6 +50,8 @@ class CallContext:
     spec_path: str = ""
     spec_tail: str = ""
     """Everything after the `## Spec` heading: the spec plus any sections the agent put after."""
+    occurrences: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Every body of each known heading, in order (a brief may nest another's context)."""
 
     def fact(self, key: str, default: str = "") -> str:
         value = self.facts.get(key, "").strip()
@@ -81,7 +85,8 @@ class CallContext:
     def requirements(self) -> list[Requirement]:
         """The call's requirements: the Requirements section, else the spec's, filtered by the
         `requirements` fact when there is one."""
-        reqs = parse_requirements(self.section("requirements")) or parse_requirements(
+        listed = "\n\n".join(self.occurrences.get("requirements", ()))
+        reqs = parse_requirements(listed) or parse_requirements(
             self.spec_tail or self.section("spec"))
         wanted = [r.upper() for r in self.fact_list("requirements") if REQ_ID.fullmatch(r)]
         if not wanted:
@@ -157,14 +162,14 @@ def parse_call(text: str) -> CallContext:
         brief = Brief.parse(text)
     except TemplateError:
         brief = _lenient_brief(text)
-    sections, spec_path, spec_tail = _context_sections(brief.context)
+    sections, occurrences, spec_path, spec_tail = _context_sections(brief.context)
     facts = _facts(sections.get("facts", ""))
     if not facts:
         facts = _facts(brief.context.split("\n##", 1)[0])
     return CallContext(task=brief.task, expected_return=brief.expected_return,
                        expected_files=tuple(p for p in brief.expected_files if p),
                        context=brief.context, facts=facts, sections=sections,
-                       spec_path=spec_path, spec_tail=spec_tail)
+                       spec_path=spec_path, spec_tail=spec_tail, occurrences=occurrences)
 
 
 def _lenient_brief(text: str) -> Brief:
@@ -183,15 +188,29 @@ def _lenient_brief(text: str) -> Brief:
                  expected_return=found.get(RETURN, ""), expected_files=files)
 
 
-def _context_sections(context: str) -> tuple[dict[str, str], str, str]:
+def _section_key(heading: str) -> tuple[str, str] | None:
+    name, _, arg = heading.partition(":")
+    name = " ".join(name.lower().split())
+    key = next((k for k in _BY_LENGTH if name == k or name.startswith(k + " ")), None)
+    return (key, arg.strip()) if key else None
+
+
+def _context_sections(
+    context: str,
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]], str, str]:
     """Split at known `## Name` headings: Facts and Spec at their first occurrence, the others at
-    their last (a spec may hold a `## Requirements` of its own before the agent's)."""
+    their last (a spec may hold a `## Requirements` of its own before the agent's); and every
+    occurrence's body, split at every known heading."""
     heads: list[tuple[int, int, str, str]] = []
     for match in _SECTION.finditer(context):
-        name, _, arg = match.group(1).partition(":")
-        key = name.strip().lower()
-        if key in KNOWN_SECTIONS:
-            heads.append((match.start(), match.end(), key, arg.strip()))
+        found = _section_key(match.group(1))
+        if found:
+            heads.append((match.start(), match.end(), found[0], found[1]))
+    every: dict[str, list[str]] = {}
+    for i, (_, end, key, _arg) in enumerate(heads):
+        stop = heads[i + 1][0] if i + 1 < len(heads) else len(context)
+        every.setdefault(key, []).append(context[end:stop].strip())
+    occurrences = {k: tuple(v) for k, v in every.items()}
     chosen: dict[str, tuple[int, int, str, str]] = {}
     for head in heads:
         key = head[2]
@@ -204,7 +223,7 @@ def _context_sections(context: str) -> tuple[dict[str, str], str, str]:
         sections[key] = context[end:stop].strip()
     spec = chosen.get("spec")
     spec_tail = context[spec[1]:].strip() if spec else ""
-    return sections, (spec[3] if spec else ""), spec_tail
+    return sections, occurrences, (spec[3] if spec else ""), spec_tail
 
 
 def _facts(text: str) -> dict[str, str]:

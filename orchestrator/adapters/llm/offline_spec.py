@@ -145,6 +145,13 @@ def singular(word: str) -> str:
     return word
 
 
+def decapitalize(text: str) -> str:
+    """`Tasks move` -> `tasks move`, but `API responses` stays as it is."""
+    if len(text) > 1 and text[1].isupper():
+        return text
+    return text[:1].lower() + text[1:]
+
+
 def md_cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
@@ -172,15 +179,28 @@ def parse_requirements(text: str) -> list[Requirement]:
         line = lines[i]
         i += 1
         heading = _HEADING.match(line)
+        item = _line_requirement(heading.group(2)) if heading else None
         if heading:
             level = len(heading.group(1))
-            stack = [(lvl, h) for lvl, h in stack if lvl < level] + [(level, heading.group(2))]
-            continue
-        item = _table_requirement(line) or _line_requirement(line)
+            stack = [(lvl, h) for lvl, h in stack if lvl < level]
+            if item is None:
+                stack.append((level, heading.group(2)))
+                continue
+            # `### FR-1: Title` and the paragraph under it are one requirement.
+            while i < len(lines) and not lines[i].strip():
+                i += 1
+            paragraph = []
+            while i < len(lines) and lines[i].strip() and not _HEADING.match(lines[i]):
+                paragraph.append(lines[i].strip())
+                i += 1
+            title = item[2].rstrip(". ")
+            item = (item[0], item[1], ". ".join(p for p in (title, " ".join(paragraph)) if p))
+        else:
+            item = _table_requirement(line) or _line_requirement(line)
         if item is None:
             continue
         req_id, area, body = item
-        if not line.lstrip().startswith("|"):
+        if not heading and not line.lstrip().startswith("|"):
             while i < len(lines) and _continues(lines[i]):
                 body += " " + lines[i].strip()
                 i += 1

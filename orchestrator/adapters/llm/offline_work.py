@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from orchestrator.adapters.llm.offline_artifacts import render_file
 from orchestrator.adapters.llm.offline_brief import Artifact, CallContext
-from orchestrator.adapters.llm.offline_spec import REQ_ID, clauses, slug, unit
+from orchestrator.adapters.llm.offline_spec import REQ_ID, clauses, decapitalize, slug, unit
 from orchestrator.adapters.llm.offline_task import describe_work
 from orchestrator.agents.outputs import (
     Blocker,
@@ -37,10 +37,11 @@ def dev_output(ctx: CallContext, seed: int, blocker_rate: float) -> DevOutput:
     squad = ctx.squad or task.rsplit("-", 1)[0]
     work = describe_work(ctx)
     others = [s for s in ctx.fact_list("squads") if s != squad]
+    # A squad can only be blocked by a squad whose work it builds on.
+    upstream = [d for d in ctx.fact_list("depends_on") if d in others]
     first_try = ctx.fact("reason", "new") == "new" and ctx.fact_int("attempt", 1) == 1
-    if first_try and others and unit(seed, ctx.project, task, "block") < blocker_rate:
-        preferred = [d for d in ctx.fact_list("depends_on") if d in others]
-        target = (preferred or others)[0]
+    if first_try and upstream and unit(seed, ctx.project, task, "block") < blocker_rate:
+        target = upstream[0]
         what = "the API contract" if target.startswith("backend") else "the interfaces"
         description = (f"{task} ({work.ids_text}: {work.title}) cannot be built without "
                        f"{what} of {target}: the names, data shapes and error cases it must use.")
@@ -155,7 +156,7 @@ def _seeded_findings(ctx: CallContext, seed: int, task: str, attempt: int) -> li
             label = req.id
         else:
             phrase, label = ctx.task.split("\n", 1)[0][:80] or "the task's behaviour", task
-        phrase = phrase[:1].lower() + phrase[1:]
+        phrase = decapitalize(phrase)
         if n == 0:
             findings.append(f"{label}: no test covers '{phrase}'.")
         else:
@@ -242,9 +243,13 @@ def report_output(ctx: CallContext) -> ReportOutput:
     response += [f"- {d}" for d in delivered] or ["- none"]
     response += ["", f"Failed ({len(failed)}):"]
     response += [f"- {f}" for f in failed] or ["- none"]
+    reports = [ln.strip() for ln in ctx.section("squad reports", "reports").splitlines()
+               if re.match(r"^Squad [\w-]+: ", ln.strip())]
+    if reports:
+        response += ["", "Squad reports:"] + [f"- {r}" for r in reports]
     ids = sorted({m.upper() for d in delivered for m in REQ_ID.findall(d)}, key=_id_order)
-    info = (f"Requirements covered by delivered work: {', '.join(ids)}." if ids
-            else "No requirement ids were named in the delivered work.")
+    info = (f"Requirement ids named in the delivered items: {', '.join(ids)}." if ids
+            else "The delivered items name no requirement ids; see the squads' backlogs.")
     if ctx.artifacts():
         info += f" {len(ctx.artifacts())} artifact(s) in the context."
     suggestions = (f"Rework or re-plan: {', '.join(_label(f) for f in failed)}." if failed else "")
@@ -257,16 +262,25 @@ def _label(item: str) -> str:
 
 
 def _outcomes(ctx: CallContext) -> tuple[list[str], list[str]]:
-    delivered = ctx.fact_list("delivered") + ctx.bullets("delivered")
-    failed = ctx.fact_list("failed") + ctx.bullets("failed")
+    """Delivered and failed work: the facts when they list it, else the listed items' status
+    (a `[status, ...]` tag first, else words like passed or rework_exhausted)."""
+    if "delivered" in ctx.facts or "failed" in ctx.facts:
+        return _clipped(ctx.fact_list("delivered")), _clipped(ctx.fact_list("failed"))
+    delivered = ctx.bullets("delivered")
+    failed = ctx.bullets("failed")
     names = ("tasks", "squads", "modules", "results", "reports", "squad reports")
     for item in [i for name in names for i in ctx.bullets(name)]:
-        if _FAILED.search(item):
+        tag = re.match(r"^\S+\s+\[([\w -]+)", item)
+        status = tag.group(1) if tag else item
+        if _FAILED.search(status):
             failed.append(item)
-        elif _DELIVERED.search(item):
+        elif _DELIVERED.search(status):
             delivered.append(item)
     return _clipped(delivered), _clipped(failed)
 
 
 def _clipped(items: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(" ".join(i.split())[:160] for i in items))
+    """Items on one line, without a trailing list of file paths, at most 160 characters."""
+    flat = [re.sub(r":\s+(?:[\w.-]*/[\w./-]*(?:,\s*)?)+$", "", " ".join(i.split()))
+            for i in items]
+    return list(dict.fromkeys(i[:160] for i in flat))

@@ -1,0 +1,142 @@
+"""The flow with its agents and the offline provider, in memory: no git, no files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from itertools import count
+
+import pytest
+
+from orchestrator.adapters.llm.offline import OfflineProvider
+from orchestrator.agents.base import AgentContext
+from orchestrator.agents.team import perform
+from orchestrator.core import events as ev
+from orchestrator.core.config import Config, OfflineConfig
+from orchestrator.core.flow import FlowSettings, pending_reactions
+from orchestrator.core.fold import apply_event
+from orchestrator.core.messages import Brief, Result, TemplateError, check_result
+from orchestrator.core.state import ModuleStatus, ProjectState, ProjectStatus, TaskStatus
+
+SPEC = resources.files("orchestrator.examples").joinpath("task-tracker.md").read_text()
+
+
+class MemoryRun:
+    """A whole project run in memory: events applied in order, files in a dict."""
+
+    def __init__(self, config: Config, spec: str = SPEC) -> None:
+        self.config = config
+        self.files: dict[str, str] = {"specs/s.md": spec}
+        self.state = ProjectState(id="task-tracker")
+        self.log: list[ev.Event] = []
+        self._ids = count(1)
+        self.provider = OfflineProvider(config.llm.offline)
+        self.append([ev.NewEvent(payload=ev.ProjectCreated(spec_path="specs/s.md",
+                                                           spec_commit="c0"), actor="system")])
+
+    def append(self, news: list[ev.NewEvent]) -> None:
+        for new in news:
+            n = next(self._ids)
+            event = ev.Event(id=f"01J{n:023d}", seq=n, type=new.type, project="p",
+                             request_id="r", causation_id=new.causation_id, actor=new.actor,
+                             at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=n),
+                             payload=new.payload, links=new.links, usage=new.usage)
+            assert apply_event(self.state, event), self.state.findings[-1].reason
+            self.log.append(event)
+
+    def run(self, max_steps: int = 2000) -> None:
+        settings = FlowSettings(max_review_rounds=self.config.max_review_rounds,
+                                max_qa_rework=self.config.max_qa_rework, worker="w")
+        for _ in range(max_steps):
+            reactions = pending_reactions(self.state, settings)
+            if not reactions:
+                return
+            r = reactions[0]
+            ctx = AgentContext(project="task-tracker", state=self.state, config=self.config,
+                               provider=self.provider, read_text=self.files.get)
+            out = perform(ctx, r)
+            self.files.update({k: v.decode() for k, v in out.files.items()})
+            self.append(out.events)
+        raise AssertionError("the flow did not settle")
+
+    def types(self) -> set[str]:
+        return {e.type for e in self.log}
+
+
+def config(**offline: object) -> Config:
+    return Config(llm={"offline": OfflineConfig.model_validate(offline)})  # type: ignore[arg-type]
+
+
+def test_clean_run_completes_with_every_task_passed() -> None:
+    run = MemoryRun(config())
+    run.run()
+    s = run.state
+    assert s.status == ProjectStatus.COMPLETED
+    assert s.findings == []
+    assert {m.status for m in s.modules.values()} == {ModuleStatus.COMPLETED}
+    assert all(t.status == TaskStatus.PASSED for t in s.tasks.values())
+    assert any(p.startswith("project/task-tracker/docs/charter") for p in run.files)
+    # Every artifact lands under the project's folder.
+    assert all(p.startswith(("project/task-tracker/", "specs/")) for p in run.files)
+
+
+def test_fault_knobs_drive_every_branch_of_the_flow() -> None:
+    run = MemoryRun(config(seed=7, qa_fail_rate=0.35, blocker_rate=0.2,
+                           dependency_request_rate=1.0))
+    run.run()
+    s = run.state
+    assert set(ev.SOURCE_EVENT_TYPES) <= run.types()
+    exhausted = [t for t in s.tasks.values() if t.status == TaskStatus.REWORK_EXHAUSTED]
+    reworked = [t for t in s.tasks.values() if t.status == TaskStatus.PASSED and t.attempt > 1]
+    assert exhausted and reworked
+    for t in exhausted:  # no DevOps for a squad with a rework-exhausted task
+        assert s.modules[t.module].status == ModuleStatus.FAILED
+        assert not any(e.type == "devops.requested" and e.payload.subject() == t.module
+                       and e.seq > 0 for e in run.log)
+    assert s.blocks and all(b.status == "resolved" for b in s.blocks.values())
+    assert s.dependencies and all(d.status == "fulfilled" for d in s.dependencies.values())
+    assert s.status == ProjectStatus.COMPLETED
+
+
+def test_same_seed_same_states_and_artifacts() -> None:
+    a, b = MemoryRun(config(seed=3, qa_fail_rate=0.3)), MemoryRun(config(seed=3, qa_fail_rate=0.3))
+    a.run()
+    b.run()
+    assert [(e.type, e.actor, e.payload) for e in a.log] == [
+        (e.type, e.actor, e.payload) for e in b.log]
+    assert a.files == b.files
+
+
+def test_changes_requested_starts_a_new_round() -> None:
+    run = MemoryRun(config())
+    run.run()
+    run.append([ev.NewEvent(payload=ev.ProjectChangesRequested(message="add labels to tasks"),
+                            actor="spec")])
+    run.run()
+    assert run.state.round == 2
+    assert run.state.status == ProjectStatus.COMPLETED
+    assert any(t.round == 2 for t in run.state.tasks.values())
+
+
+def test_pending_reactions_are_idempotent_once_written() -> None:
+    run = MemoryRun(config())
+    settings = FlowSettings(worker="w")
+    first = pending_reactions(run.state, settings)
+    assert [r.kind for r in first] == ["review_spec"]
+    ctx = AgentContext(project="task-tracker", state=run.state, config=run.config,
+                       provider=run.provider, read_text=run.files.get)
+    run.append(perform(ctx, first[0]).events)
+    assert all(r.key != first[0].key for r in pending_reactions(run.state, settings))
+
+
+def test_brief_and_result_templates_round_trip_and_reject_unanswered_results() -> None:
+    brief = Brief(task="Do X", context="All of it", expected_return="Y",
+                  expected_files=("project/p/a.py",))
+    assert Brief.parse(brief.render()) == brief
+    result = Result(response="done", additional_info="none")
+    assert Result.parse(result.render()).response == "done"
+    assert check_result(brief, result.render(), {"project/p/a.py"}).response == "done"
+    with pytest.raises(TemplateError, match="not written"):
+        check_result(brief, result.render(), set())
+    with pytest.raises(TemplateError, match="EXPECTED RETURN RESPONSE"):
+        check_result(brief, "[ANY OTHER ADDITIONAL INFORMATION]\nx\n", {"project/p/a.py"})
