@@ -48,7 +48,7 @@ class Workspace:
 
     @classmethod
     def open(cls, path: Path, use_cache: bool = True) -> Workspace:
-        repo = GitRepo.open(path)
+        repo = GitRepo.open(path, background_index=True)
         repo.sync_worktree()
         reader = LogReader(repo.root, repo, use_cache=use_cache)
         return cls(root=repo.root, repo=repo, reader=reader, log=EventLog(repo, reader))
@@ -56,7 +56,7 @@ class Workspace:
     @classmethod
     def init(cls, path: Path) -> tuple[Workspace, list[str]]:
         """Create the layout (and the repository if needed); returns what was created."""
-        repo = GitRepo.init(path)
+        repo = GitRepo.init(path, background_index=True)
         wanted = {
             CONFIG_PATH: DEFAULT_CONFIG.encode(),
             f"{EVENTS_DIR}/.gitkeep": b"",

@@ -8,6 +8,11 @@ It listens on 127.0.0.1 (a free port), answers `POST <any prefix>/chat/completio
 records every request it received (`server.requests`). Each request takes the next scripted
 `Reply`; when the script is empty it answers with a minimal valid instance of the schema the
 request carried (in `response_format`, or embedded in the system message in JSON mode).
+
+An optional `responder(request_json)` writes the answers that carry no scripted content (the
+default `Reply()` included) instead: it returns the message content, or a whole `Reply` (to set
+the status or the usage too), or None for the minimal valid instance. It runs on the server's
+threads; an exception in it becomes a 500 answer naming it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -132,6 +138,10 @@ def schema_in_text(text: str) -> dict[str, Any] | None:
     return None
 
 
+Responder = Callable[[dict[str, Any]], str | Reply | None]
+"""Answers one request (its JSON body): the content, a whole Reply, or None for the default."""
+
+
 class FakeOpenAI:
     """The fake server; a context manager that starts and stops it."""
 
@@ -141,7 +151,10 @@ class FakeOpenAI:
         json_schema_supported: bool = True,
         json_object_supported: bool = True,
         max_tokens_supported: bool = True,
+        responder: Responder | None = None,
     ) -> None:
+        self.responder = responder
+        self.responder_errors: list[str] = []
         self.json_schema_supported = json_schema_supported
         self.json_object_supported = json_object_supported
         self.max_tokens_supported = max_tokens_supported
@@ -232,6 +245,22 @@ class FakeOpenAI:
             return
         with self._lock:
             reply = self._queue.popleft() if self._queue else Reply()
+        if (self.responder is not None and reply.body is None and reply.content is None
+                and reply.refusal is None and 200 <= reply.status < 300):
+            try:
+                answer = self.responder(received.body)
+            except Exception as exc:  # a broken responder is a test bug: make it loud
+                message = f"responder failed: {type(exc).__name__}: {exc}"
+                with self._lock:
+                    self.responder_errors.append(message)
+                self._send(h, 500, {}, json.dumps({"error": {"message": message}}).encode())
+                return
+            if isinstance(answer, Reply):
+                reply = answer
+            elif answer is not None:
+                reply = Reply(status=reply.status, headers=reply.headers, content=answer,
+                              finish_reason=reply.finish_reason, usage=reply.usage,
+                              delay_s=reply.delay_s)
         if reply.hang:
             self._stopping.wait()
             return

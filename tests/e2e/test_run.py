@@ -1,0 +1,153 @@
+"""`orch run` end to end: the whole flow, determinism, kill -9 at random moments, acceptance."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import run_orch
+
+SPEC = resources.files("orchestrator.examples").joinpath("task-tracker.md").read_text()
+KNOBS = """\
+max_qa_rework: 2
+max_decomposition_depth: 1
+parallelism: 8
+llm:
+  provider: offline
+  offline:
+    seed: 7
+    qa_fail_rate: 0.35
+    blocker_rate: 0.2
+    dependency_request_rate: 1.0
+"""
+
+
+def make_repo(path: Path, config: str = KNOBS) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    run_orch(path, "init")
+    (path / "specs" / "task-tracker.md").write_text(SPEC)
+    (path / ".orchestrator" / "config.yaml").write_text(config)
+    subprocess.run(["git", "add", "-A"], cwd=path, check=True)
+    subprocess.run(["git", "commit", "-qm", "spec and config"], cwd=path, check=True)
+    return path
+
+
+def status(repo: Path) -> dict[str, Any]:
+    return json.loads(run_orch(repo, "status", "--json").stdout)["projects"][0]
+
+
+def comparable(view: dict[str, Any]) -> dict[str, Any]:
+    """A status view without what legitimately differs between runs: ids, times, commits."""
+    text = json.dumps(view, sort_keys=True)
+    text = re.sub(r'"[0-9A-HJKMNP-TV-Z]{26}"', '"ID"', text)
+    text = re.sub(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ', "TIME", text)
+    text = re.sub(r"@[0-9a-f]{40}", "@COMMIT", text)
+    return dict(json.loads(text))
+
+
+def artifacts(repo: Path) -> dict[str, bytes]:
+    base = repo / "project"
+    return {p.relative_to(base).as_posix(): p.read_bytes() for p in base.rglob("*") if p.is_file()}
+
+
+def test_a_committed_spec_runs_to_completion_with_every_branch(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "a")
+    out = run_orch(repo, "run").stdout
+    assert "Picked up a committed spec" in out
+    view = status(repo)
+    assert view["status"] == "completed"
+    types = {e["type"] for e in json.loads(run_orch(repo, "log", "--json").stdout)}
+    source = {"cto.engineer.request", "engineer.cto.response", "project.created",
+              "module.planned", "task.assigned", "task.completed", "qa.failed", "qa.passed",
+              "devops.deployed", "monitor.alert", "block.reported", "block.resolved",
+              "pm.cto.dependency_request", "project.completed"}
+    assert source <= types
+    tasks = view["tasks"]
+    assert any(t["status"] == "passed" and t["attempt"] > 1 for t in tasks)
+    exhausted = {t["module"] for t in tasks if t["status"] == "rework_exhausted"}
+    assert exhausted
+    modules = {m["name"]: m["status"] for m in view["modules"]}
+    assert all(modules[m] == "failed" for m in exhausted)
+    deployed = {e["payload"]["module"] for e in json.loads(
+        run_orch(repo, "log", "--json", "--type", "devops.requested").stdout)}
+    assert not deployed & exhausted  # never DevOps for a squad with a rework-exhausted task
+    assert any(n["kind"] == "block" for n in view["notices"])
+    assert any(n["kind"] == "completed" for n in view["notices"])
+    assert (repo / "project" / "task-tracker" / "docs" / "charter.md").is_file()
+    assert json.loads(run_orch(repo, "verify", "--json").stdout)["ok"]
+    log = subprocess.run(["git", "log", "--format=%B"], cwd=repo, capture_output=True,
+                         text=True, check=True).stdout
+    assert "Orch-Event:" in log and "Orch-Causation:" in log and "Orch-Actor:" in log
+
+
+def test_two_runs_of_the_same_spec_and_seed_agree(tmp_path: Path) -> None:
+    a, b = make_repo(tmp_path / "a"), make_repo(tmp_path / "b")
+    run_orch(a, "run")
+    run_orch(b, "run")
+    assert comparable(status(a)) == comparable(status(b))
+    assert artifacts(a) == artifacts(b)
+
+
+def test_accept_and_request_changes(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "a", config="llm:\n  provider: offline\n")
+    run_orch(repo, "run")
+    early = run_orch(repo, "accept", "nope", check=False)
+    assert early.returncode != 0 and early.stderr.startswith("Error:")
+    run_orch(repo, "request-changes", "task-tracker", "--message", "Add labels to tasks")
+    assert status(repo)["status"] == "changes_requested"
+    run_orch(repo, "run")
+    view = status(repo)
+    assert (view["status"], view["round"]) == ("completed", 2)
+    run_orch(repo, "accept", "task-tracker")
+    assert status(repo)["status"] == "accepted"
+    assert "Nothing" not in run_orch(repo, "run").stderr
+
+
+def test_kill_9_at_random_moments_then_rerun(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "k")
+    rng = random.Random(20261122)
+    env = {**os.environ}
+    for _ in range(20):
+        proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run"], cwd=repo,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                                stdin=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.05, 1.2))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    run_orch(repo, "run")
+    assert status(repo)["status"] == "completed"
+    verify = json.loads(run_orch(repo, "verify", "--json").stdout)
+    assert verify == {"ok": True, "findings": []}
+    events = json.loads(run_orch(repo, "log", "--json").stdout)
+    keys = [(e["actor"], e["causation_id"], e["type"], json.dumps(e["payload"], sort_keys=True))
+            for e in events if e["causation_id"]]
+    assert len(keys) == len(set(keys))  # no reaction appears twice
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True,
+                          text=True, check=True).stdout == ""
+
+
+def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
+    config = KNOBS.replace("dependency_request_rate: 1.0",
+                           "dependency_request_rate: 1.0\n    latency_ms: 300")
+    repo = make_repo(tmp_path / "t", config=config)
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run"], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "Stopped" in out
+    assert json.loads(run_orch(repo, "verify", "--json").stdout)["ok"]
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True,
+                          text=True, check=True).stdout == ""
