@@ -30,6 +30,8 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/status.py
 	$(BIN)/python bench/append.py
+	$(BIN)/python bench/makespan.py
+	$(BIN)/python bench/git_append.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ def status(project: str | None, as_json: bool, rev: str | None) -> None:
 
 @cli.command()
 @click.argument("project", required=False)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per event.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of the events.")
 @click.option("--type", "types", multiple=True, help="Only events of this type.")
 def log(project: str | None, as_json: bool, types: tuple[str, ...]) -> None:
     """The events of the log in fold order."""
@@ -99,7 +100,7 @@ def log(project: str | None, as_json: bool, types: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable findings.")
 def verify(as_json: bool) -> None:
     """Audit the whole history of the log; exit 1 naming each problem."""
     from orchestrator.adapters.output import print_json
@@ -209,6 +210,16 @@ def main() -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(1)
+    except Exception as exc:  # a bug of ours: still one line, the details on request
+        if os.environ.get("ORCH_DEBUG"):
+            raise
+        where = exc.__traceback__
+        while where is not None and where.tb_next is not None:
+            where = where.tb_next
+        at = f" at {Path(where.tb_frame.f_code.co_filename).name}:{where.tb_lineno}" if where else ""
+        click.echo(f"Error: internal error {type(exc).__name__}: {exc}{at}; rerun with "
+                   "ORCH_DEBUG=1 for the traceback and report it", err=True)
+        sys.exit(70)
 
 
 __all__ = ["cli", "main", "UsageError"]

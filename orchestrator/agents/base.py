@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from orchestrator.agents.outputs import ResultOut
 from orchestrator.agents.provider import CallMeta, Message, Provider
 from orchestrator.core.config import Config
-from orchestrator.core.events import Link, NewEvent, Payload, Usage
+from orchestrator.core.events import Link, NewEvent, Payload, SmokeTest, Usage
 from orchestrator.core.flow import Reaction
 from orchestrator.core.messages import Brief, Result, TemplateError, check_result
 from orchestrator.core.paths import PathRefused, confine, project_dir
@@ -39,6 +39,8 @@ class AgentContext:
     provider: Provider
     read_text: Callable[[str], str | None]
     """Reads a repository-relative file (spec, artifacts); None when absent."""
+    run_deploy: Callable[[str, str, list[str]], SmokeTest] | None = None
+    """Runs the configured deploy command for (project, squad, artifacts), if there is one."""
 
 
 @dataclass

@@ -44,6 +44,8 @@ def deploy(ctx: AgentContext, r: Reaction) -> AgentOutput:
     notes = out.write(f"{base}/RELEASE_NOTES.md", plan.release_notes_markdown)
     smoke = checks + [ev.SmokeTest(name=t.name[:200], passed=t.passed, detail=t.detail[:500])
                       for t in plan.smoke_tests[:20]]
+    if ctx.run_deploy is not None:
+        smoke.insert(0, ctx.run_deploy(s.id, mod.name, artifacts))
     out.emit(r, ev.DevopsDeployed(module=mod.name, bundle=bundle.ref, smoke_tests=smoke),
              links=[bundle, notes])
     failed = [t.name for t in smoke if not t.passed]

@@ -152,7 +152,8 @@ def squad_report(ctx: AgentContext, r: Reaction) -> AgentOutput:
     mod = s.modules[r.subject]
     tasks = [t for t in s.tasks.values() if t.module == mod.name and t.round >= mod.round]
     exhausted = [t.id for t in tasks if t.status == TaskStatus.REWORK_EXHAUSTED]
-    outcome: Literal["delivered", "failed"] = "failed" if exhausted else "delivered"
+    failed = bool(exhausted or mod.smoke_failed)
+    outcome: Literal["delivered", "failed"] = "failed" if failed else "delivered"
     out = AgentOutput()
     brief = Brief(
         task=f"Consolidate the report of squad {mod.name}: tasks, QA, deploy.",

@@ -56,7 +56,8 @@ class LlmConfig(_Strict):
 
 class DeployConfig(_Strict):
     command: str = ""
-    """A shell command run by DevOps with ORCH_BUNDLE set; empty: a release bundle only."""
+    """A shell command DevOps runs from the repository's root, with ORCH_PROJECT, ORCH_SQUAD
+    and ORCH_ARTIFACTS (one path a line) set; empty: the release bundle only."""
     timeout_s: float = Field(default=300, gt=0)
 
 
@@ -67,6 +68,5 @@ class Config(_Strict):
     parallelism: int = Field(default=4, ge=1, le=64)
     lease_s: int = Field(default=600, ge=1)
     loop_guard: int = Field(default=400, ge=10)
-    review: Literal["auto", "human"] = "auto"
     deploy: DeployConfig = DeployConfig()
     llm: LlmConfig = LlmConfig()

@@ -134,7 +134,8 @@ class ModulePlanned(Payload):
 
 @event_type("task.assigned", "pm")
 class TaskAssigned(Payload):
-    """A task goes to a Dev: new, rework after QA, a block fix, or reactivated after a block."""
+    """A task goes to a Dev: new, rework after QA, a block fix, reactivated after a block or a
+    stale claim, or new work of a change round (`changes`)."""
 
     subject_field: ClassVar[str | None] = "task_id"
     task_id: str = Field(pattern=NAME_RE)
@@ -231,7 +232,8 @@ class BlockReported(Payload):
 
 @event_type("block.resolved", "cto")
 class BlockResolved(Payload):
-    """The fix for a block passed QA."""
+    """The block's fix task is done (passed QA, or ended rework-exhausted): the Monitor may
+    reactivate the blocked task."""
 
     subject_field: ClassVar[str | None] = "block_id"
     block_id: str = Field(pattern=NAME_RE)

@@ -224,7 +224,9 @@ def _(p: ev.TaskAssigned, e: ev.Event, s: ProjectState) -> None:
         s.tasks[p.task_id] = task
         if p.parent:
             s.tasks[p.parent].subtasks.append(p.task_id)
-        if mod.status != ModuleStatus.IN_PROGRESS:
+        # A block fix in a squad that already reported leaves its report standing; the fix
+        # has its own QA. Anything else (re)opens the squad.
+        if mod.status not in MODULE_DONE or s.round > mod.round:
             mod.status = ModuleStatus.IN_PROGRESS
     elif task.status == TaskStatus.QA_FAILED:
         task.attempt += 1
@@ -325,6 +327,7 @@ def _(p: ev.DevopsDeployed, e: ev.Event, s: ProjectState) -> None:
              f"module '{p.module}' is {mod.status.value}")
     _require_all_passed(s, p.module)
     mod.status, mod.bundle, mod.last_event = ModuleStatus.DEPLOYED, p.bundle, e.id
+    mod.smoke_failed = [t.name for t in p.smoke_tests if not t.passed]
 
 
 def _require_all_passed(s: ProjectState, module: str) -> None:

@@ -83,6 +83,7 @@ class Module:
     bundle: str = ""
     round: int = 1
     last_event: str = ""
+    smoke_failed: list[str] = field(default_factory=list)
 
 
 @dataclass

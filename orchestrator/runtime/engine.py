@@ -22,11 +22,13 @@ from orchestrator.agents.team import perform
 from orchestrator.core import events as ev
 from orchestrator.core.config import Config
 from orchestrator.core.flow import FlowSettings, Reaction, pending_reactions
+from orchestrator.core.fold import TASK_FAILING_ALERTS
 from orchestrator.core.paths import project_dir
 from orchestrator.core.state import ProjectState, ProjectStatus, TaskStatus
 from orchestrator.errors import ProviderError, UsageError
 from orchestrator.runtime.artifacts import ArtifactGuard, transcript_files
 from orchestrator.runtime.budget import BudgetExceeded
+from orchestrator.runtime.deploy import deploy_runner
 from orchestrator.runtime.workspace import Workspace
 
 Key = tuple[str, str, str]  # project, actor, causation
@@ -64,6 +66,7 @@ class Engine:
         self.worker = worker_id(str(ws.root))
         self.stop = threading.Event()
         self.guard = ArtifactGuard(ws.root, ws.log.staged_file)
+        self.deploy = deploy_runner(ws.root, config.deploy, config.llm.api_key_env)
         self._now = now
         self._failed: set[Key] = set()
         self._halted: set[str] = set()
@@ -147,7 +150,8 @@ class Engine:
             self._stage(project, claims, {}, report)
         for r in new:
             ctx = AgentContext(project=project, state=snapshot, config=self.config,
-                               provider=self.provider, read_text=self.guard.read_text)
+                               provider=self.provider, read_text=self.guard.read_text,
+                               run_deploy=self.deploy)
             starting.append((project, r, ctx))
         return True
 
@@ -229,7 +233,7 @@ class Engine:
                                               causation_id=r.causation_id,
                                               request_id=state.request_id or None)],
                         {}, report)
-        if task_id:
+        if task_id and kind in TASK_FAILING_ALERTS:
             self._failed.discard(key)  # the task moved to qa_failed: the Monitor takes it
 
 

@@ -151,3 +151,21 @@ def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
     assert json.loads(run_orch(repo, "verify", "--json").stdout)["ok"]
     assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True,
                           text=True, check=True).stdout == ""
+
+
+def test_the_configured_deploy_command_runs_and_its_failure_fails_the_squad(
+    tmp_path: Path
+) -> None:
+    ok = make_repo(tmp_path / "ok", config="deploy:\n  command: 'test -n \"$ORCH_ARTIFACTS\" "
+                   "&& echo deployed $ORCH_SQUAD'\n")
+    run_orch(ok, "run")
+    deployed = json.loads(run_orch(ok, "log", "--json", "--type", "devops.deployed").stdout)
+    smoke = [t for e in deployed for t in e["payload"]["smoke_tests"]
+             if t["name"] == "deploy command"]
+    assert smoke and all(t["passed"] and "deployed" in t["detail"] for t in smoke)
+    bad = make_repo(tmp_path / "bad", config="deploy:\n  command: 'echo nope >&2; exit 3'\n")
+    run_orch(bad, "run")
+    view = status(bad)
+    assert view["status"] == "completed"
+    assert {m["status"] for m in view["modules"]} == {"failed"}
+    assert any(a["kind"] == "deploy_failed" for a in view["alerts"])

@@ -31,7 +31,7 @@ def _hostile_files(shard: Path, count: int) -> dict[str, str]:
     """Broken and hostile event files, each with the reason a reader should give."""
     rng = random.Random(5)
     bomb = "a: &a [x, x]\n" + "".join(
-        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
     kinds = {
         "alias": bomb,
         "deep": "x: " + "[" * 10_000 + "]" * 10_000 + "\n",

@@ -23,7 +23,7 @@ import json
 import re
 import threading
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
@@ -37,6 +37,15 @@ from tests.support.fake_openai import Reply, schema_in_text
 
 ROLES = ("cto", "engineer", "pm", "dev", "qa", "devops")
 _JSON_MODE_NAME = re.compile(r"Answer with exactly one JSON object \(([A-Za-z0-9_-]{1,64})\)")
+
+
+class Answered(NamedTuple):
+    """One request the team answered: who, what, and the usage it reported (0 if not its own)."""
+
+    role: str
+    schema: str
+    prompt_tokens: int
+    completion_tokens: int
 
 
 def output_models() -> dict[str, type[BaseModel]]:
@@ -61,7 +70,7 @@ class ScriptedTeam:
     / 4) instead of the fake server's fixed (11, 7), so budgets see plausible numbers; and, as
     a real server does, an answer longer than the request's `max_tokens` (or
     `max_completion_tokens`) is cut there and ends with `finish_reason: length`.
-    `calls` lists (role, schema name) of every request answered, in arrival order.
+    `calls` lists every request answered (`Answered`), in arrival order.
     """
 
     def __init__(
@@ -76,7 +85,7 @@ class ScriptedTeam:
         self.realistic_usage = realistic_usage
         self.models = output_models()
         self.prompts = _role_prompts()
-        self.calls: list[tuple[str, str]] = []
+        self.calls: list[Answered] = []
         self._lock = threading.Lock()
 
     def __call__(self, request: dict[str, Any]) -> str | Reply | None:
@@ -87,19 +96,25 @@ class ScriptedTeam:
         meta = CallMeta(project=self.project, actor=role, kind="call")
         completion = self.provider.complete(role, brief, model, meta)
         content = completion.output.model_dump_json()
-        with self._lock:
-            self.calls.append((role, schema_name(model)))
         if not self.realistic_usage:
+            self._note(Answered(role, schema_name(model), 0, 0))
             return content
         rf = request.get("response_format")
         prompt_chars = sum(len(str(m.get("content", ""))) for m in messages)
         prompt_chars += len(json.dumps(rf)) if isinstance(rf, dict) else 0
+        prompt_tokens = prompt_chars // 4 + 1
         completion_tokens = len(content) // 4 + 1
         limit = request.get("max_completion_tokens", request.get("max_tokens"))
         if isinstance(limit, int) and completion_tokens > limit:
+            self._note(Answered(role, schema_name(model), prompt_tokens, limit))
             return Reply(content=content[: limit * 4], finish_reason="length",
-                         usage=(prompt_chars // 4 + 1, limit))
-        return Reply(content=content, usage=(prompt_chars // 4 + 1, completion_tokens))
+                         usage=(prompt_tokens, limit))
+        self._note(Answered(role, schema_name(model), prompt_tokens, completion_tokens))
+        return Reply(content=content, usage=(prompt_tokens, completion_tokens))
+
+    def _note(self, answered: Answered) -> None:
+        with self._lock:
+            self.calls.append(answered)
 
     # reading a request ---------------------------------------------------------------------
 
