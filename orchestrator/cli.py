@@ -133,10 +133,16 @@ def submit(spec: str) -> None:
 @click.option("--replay", is_flag=True, help="Answer from the committed transcripts, offline.")
 def run(spec: str | None, replay: bool) -> None:
     """Reconcile until the project completes (or all projects idle); Ctrl-C stops cleanly."""
+    from orchestrator.adapters.output import LiveProgress
     from orchestrator.runtime.runner import run as run_engine
 
     ws = _workspace()
-    report, projects = run_engine(ws, spec, replay=replay, echo=click.echo)
+    if sys.stdout.isatty():
+        with LiveProgress() as live:
+            report, projects = run_engine(ws, spec, replay=replay, echo=live.log,
+                                          progress=live.update)
+    else:
+        report, projects = run_engine(ws, spec, replay=replay, echo=click.echo)
     _summary(ws, report, projects)
 
 

@@ -53,8 +53,9 @@ def print_status(views: list[dict[str, Any]], stray: list[dict[str, Any]]) -> No
         if view["tasks"]:
             table = Table("task", "squad", "status", "attempt", "requirements", "title")
             for t in view["tasks"]:
-                table.add_row(t["id"], t["module"], _styled(t["status"]), str(t["attempt"]),
-                              ", ".join(t["requirements"]) or "-", t.get("title", ""))
+                table.add_row(_text(t["id"]), _text(t["module"]), _styled(t["status"]),
+                              str(t["attempt"]), ", ".join(t["requirements"]) or "-",
+                              _text(t.get("title", ""), 60))
             console.print(table)
         _rows(console, "blocks", view["blocks"], ["id", "status", "reported_by",
                                                     "responsible_squad", "description"])
@@ -74,6 +75,54 @@ def _rows(console: Any, title: str, rows: list[dict[str, Any]], cols: list[str])
         return
     table = Table(*cols, title=title, title_justify="left")
     for row in rows:
-        table.add_row(*(_styled(str(row.get(c, ""))) if c == "status" else str(row.get(c, ""))
+        table.add_row(*(_styled(str(row.get(c, ""))) if c == "status" else _text(row.get(c, ""))
                         for c in cols))
     console.print(table)
+
+
+def _text(value: object, limit: int = 160) -> str:
+    """User and model text in a cell: rich markup escaped, long text cut."""
+    from rich.markup import escape
+
+    text = " ".join(str(value).split())
+    return escape(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+class LiveProgress:
+    """`orch run` on a terminal: a live table of squads and tasks above the event lines."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console()
+        self.live = Live(console=self.console, refresh_per_second=8, transient=False)
+
+    def __enter__(self) -> LiveProgress:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(None, None, None)
+
+    def log(self, line: str) -> None:
+        self.live.console.print(line, markup=False, highlight=False)
+
+    def update(self, states: dict[str, Any], in_flight: int) -> None:
+        from rich.table import Table
+
+        table = Table("project", "squad", "status", "tasks", "ok", "QA", "rework", "blocked",
+                      "failed", title=f"agents at work: {in_flight}", title_justify="left")
+        for project, state in sorted(states.items()):
+            if not state.modules:
+                table.add_row(project, "-", state.status.value, "", "", "", "", "", "")
+            for name, module in state.modules.items():
+                tasks = [t for t in state.tasks.values() if t.module == name]
+
+                def count(*statuses: str, tasks: list[Any] = tasks) -> str:
+                    return str(sum(1 for t in tasks if t.status.value in statuses))
+
+                table.add_row(project, name, module.status.value, str(len(tasks)),
+                              count("passed"), count("completed", "in_qa"), count("qa_failed"),
+                              count("blocked"), count("rework_exhausted"))
+        self.live.update(table)

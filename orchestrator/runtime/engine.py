@@ -58,7 +58,8 @@ class _Job:
 class Engine:
     def __init__(self, ws: Workspace, config: Config, provider: Provider,
                  echo: Callable[[str], None] = lambda _: None,
-                 now: Callable[[], object] | None = None) -> None:
+                 progress: Callable[[dict[str, ProjectState], int], None] | None = None
+                 ) -> None:
         self.ws = ws
         self.config = config
         self.provider = provider
@@ -67,7 +68,7 @@ class Engine:
         self.stop = threading.Event()
         self.guard = ArtifactGuard(ws.root, ws.log.staged_file)
         self.deploy = deploy_runner(ws.root, config.deploy, config.llm.api_key_env)
-        self._now = now
+        self.progress = progress
         self._failed: set[Key] = set()
         self._halted: set[str] = set()
 
@@ -96,6 +97,8 @@ class Engine:
                 for project, r, ctx in starting:
                     jobs[(project, *r.key)] = _Job(project, r, pool.submit(perform, ctx, r))
                 self._commit(report)
+                if self.progress is not None:
+                    self.progress(self._states(projects), len(jobs))
                 if until is not None and until(self._states(projects)) and not jobs:
                     break
                 if not jobs and not progressed:

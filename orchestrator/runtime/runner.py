@@ -17,6 +17,7 @@ from orchestrator.adapters.cache import git_dir
 from orchestrator.adapters.config_file import load_config
 from orchestrator.agents.provider import Provider
 from orchestrator.core.config import Config
+from orchestrator.core.state import ProjectState
 from orchestrator.errors import OrchError, UsageError
 from orchestrator.runtime.engine import Engine, RunReport, project_done
 from orchestrator.runtime.projects import adopt_specs, submit
@@ -81,7 +82,9 @@ def run_lock(ws: Workspace) -> Iterator[None]:
 
 
 def run(ws: Workspace, spec: str | None = None, *, replay: bool = False,
-        echo: Callable[[str], None] = print) -> tuple[RunReport, list[str]]:
+        echo: Callable[[str], None] = print,
+        progress: Callable[[dict[str, ProjectState], int], None] | None = None,
+        ) -> tuple[RunReport, list[str]]:
     """Reconcile until the target project completes (or every project idles), or a signal."""
     config = load_config(ws.root)
     provider = make_provider(ws, config, replay)
@@ -92,7 +95,7 @@ def run(ws: Workspace, spec: str | None = None, *, replay: bool = False,
             echo(f"{'Submitted' if new else 'Resuming'} {spec} as project '{target}'")
         for project in adopt_specs(ws):
             echo(f"Picked up a committed spec as project '{project}'")
-        engine = Engine(ws, config, provider, echo=echo)
+        engine = Engine(ws, config, provider, echo=echo, progress=progress)
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
         def stop(signum: int, frame: FrameType | None) -> None:
