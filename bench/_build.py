@@ -88,7 +88,19 @@ def machine() -> dict[str, Any]:
     version = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout
     return {"cpus": os.cpu_count(), "python": platform.python_version(),
             "git": version.strip(), "platform": platform.platform(),
-            "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+def load_note(info: dict[str, Any]) -> str:
+    """Record the load average at the end; a warning when other work shared the machine."""
+    info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    busy = max(info["loadavg_start"][0], info["loadavg_end"][0])
+    if busy > 0.5:
+        return (f"note: load average {info['loadavg_start'][0]} at start, "
+                f"{info['loadavg_end'][0]} at end: other processes shared the "
+                f"{info['cpus']} cpus, figures may be inflated")
+    return f"load average {info['loadavg_start'][0]} at start, {info['loadavg_end'][0]} at end"
 
 
 def seed_of(project: str) -> int:

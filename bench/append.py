@@ -37,6 +37,7 @@ from _build import (  # noqa: E402
     Story,
     copy_repo,
     ensure_repo,
+    load_note,
     machine,
     replay,
     set_git_identity,
@@ -179,6 +180,7 @@ def main() -> None:
         "all_goals_met": all(r["goal_met"] for r in scenarios),
         "all_clean": all(r["git_status_clean"] and r["log_valid"] for r in scenarios),
     }
+    print(load_note(info))
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / ("append-quick.json" if opts.quick else "append.json")
     out.write_text(json.dumps(report, indent=2) + "\n")

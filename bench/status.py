@@ -28,7 +28,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _build import LAYOUTS, RESULTS, ensure_repo, machine, set_git_identity  # noqa: E402
+from _build import (  # noqa: E402
+    LAYOUTS,
+    RESULTS,
+    ensure_repo,
+    load_note,
+    machine,
+    set_git_identity,
+)
 
 PYTHON = sys.executable
 ORCH = str(Path(sys.executable).parent / "orch")
@@ -210,6 +217,7 @@ def main() -> None:
             "cold_100k": results["100k"]["cold"]["median_s"] < GOALS["cold_100k_s"]}
     if opts.profile:
         report["profile"] = profile(sizes[-1])
+    print(load_note(info))
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / ("status-quick.json" if opts.quick else "status.json")
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -217,14 +217,17 @@ class Engine:
         """Fail closed: nothing of the reaction is written; an alert names role, task, reason."""
         key = (project, *r.key)
         self._failed.add(key)
-        message = f"{r.actor} {r.kind} {r.subject}: {reason}".replace("  ", " ")[:1500]
+        message = " ".join(p for p in (r.actor, r.kind, r.subject) if p) + f": {reason}"
+        message = message[:1500]
         report.failures.append(f"[{project}] {message}")
         if kind == "budget_exceeded":
             self._halted.add(project)
         state = self.ws.reader.states([project])[project]
-        task = state.tasks.get(r.subject) if r.kind == "work" else None
-        task_id = task.id if task and task.status in (
-            TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS) else ""
+        task = state.tasks.get(r.subject) if r.kind in ("work", "qa") else None
+        task_id = task.id if task else ""
+        if kind in TASK_FAILING_ALERTS and task and task.status not in (
+                TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS):
+            kind = "other"  # only a Dev's unusable answer counts as a failed attempt
         alert = ev.MonitorAlert.model_validate({
             "kind": kind if kind in _ALERT_KINDS else "other", "severity": "error",
             "message": message, "task_id": task_id, "module": r.squad,

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from orchestrator.adapters.cache import git_dir
 from orchestrator.adapters.config_file import load_config
@@ -19,14 +20,16 @@ from orchestrator.agents.provider import Provider
 from orchestrator.core.config import Config
 from orchestrator.core.state import ProjectState
 from orchestrator.errors import OrchError, UsageError
+from orchestrator.runtime.artifacts import TRANSCRIPTS_DIR
 from orchestrator.runtime.engine import Engine, RunReport, project_done
 from orchestrator.runtime.projects import adopt_specs, submit
 from orchestrator.runtime.workspace import Workspace
 
 
-def make_provider(ws: Workspace, config: Config, replay: bool = False) -> Provider:
+def make_provider(ws: Workspace, config: Config, replay: bool = False,
+                  echo: Callable[[str], None] = print) -> Provider:
     """The configured provider, behind the per-project budget when one is configured."""
-    provider = _base_provider(ws, config, replay)
+    provider = _base_provider(ws, config, replay, echo)
     budget = config.llm.budget
     if replay or (budget.max_tokens is None and budget.max_cost_usd is None):
         return provider
@@ -48,12 +51,22 @@ def make_provider(ws: Workspace, config: Config, replay: bool = False) -> Provid
     return BudgetedProvider(provider, budget_for, config.llm)
 
 
-def _base_provider(ws: Workspace, config: Config, replay: bool) -> Provider:
+def _base_provider(ws: Workspace, config: Config, replay: bool,
+                   echo: Callable[[str], None]) -> Provider:
     """`replay` answers from the transcripts committed in the repository, offline."""
     if replay or config.llm.provider == "replay":
         from orchestrator.adapters.llm.transcripts import ReplayProvider, load_transcripts
 
-        records, _problems = load_transcripts(ws.root / ".orchestrator" / "transcripts")
+        records: list[dict[str, Any]] = []
+        base = ws.root / TRANSCRIPTS_DIR
+        for folder in [base, *sorted(p for p in base.glob("*") if p.is_dir())]:
+            found, problems = load_transcripts(folder)
+            records.extend(found)
+            for name, reason in problems:
+                echo(f"Skipped transcript {folder.name}/{name}: {reason}")
+        if not records:
+            raise OrchError(f"no transcripts under {TRANSCRIPTS_DIR}/ to replay; record a run "
+                            "with a model first")
         return ReplayProvider(records)
     if config.llm.provider == "openai":
         from orchestrator.adapters.llm.openai_provider import OpenAIProvider
@@ -87,7 +100,7 @@ def run(ws: Workspace, spec: str | None = None, *, replay: bool = False,
         ) -> tuple[RunReport, list[str]]:
     """Reconcile until the target project completes (or every project idles), or a signal."""
     config = load_config(ws.root)
-    provider = make_provider(ws, config, replay)
+    provider = make_provider(ws, config, replay, echo)
     with run_lock(ws):
         target = None
         if spec is not None:

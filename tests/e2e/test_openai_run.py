@@ -13,7 +13,7 @@ import json
 import secrets
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -41,7 +41,8 @@ def git(repo: Path, *args: str) -> str:
                           text=True).stdout.strip()
 
 
-def new_repo(path: Path, base_url: str, llm: dict[str, Any] | None = None) -> Path:
+def new_repo(path: Path, base_url: str, llm: dict[str, Any] | None = None,
+             **top: Any) -> Path:
     """`orch init`, the example spec and a config for the fake server, all committed."""
     path.mkdir(parents=True, exist_ok=True)
     run_orch(path, "init")
@@ -57,6 +58,7 @@ def new_repo(path: Path, base_url: str, llm: dict[str, Any] | None = None) -> Pa
                         "dependency_request_rate": 0.0, "latency_ms": 0},
             **(llm or {}),
         },
+        **top,
     }
     (path / ".orchestrator" / "config.yaml").write_text(json.dumps(config, indent=2) + "\n")
     git(path, "add", "-A")
@@ -153,14 +155,16 @@ class Recorded:
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
+    """Run once; the server is stopped when the tests get it."""
     team = ScriptedTeam()
     key = canary_key()
     with FakeOpenAI(responder=team) as server:
         repo = new_repo(tmp_path_factory.mktemp("recorded"), server.base_url)
         proc = orch_run(repo, env={"OPENAI_API_KEY": key})
         assert server.responder_errors == []
-        yield Recorded(repo, proc, list(server.requests), team, key, server.base_url)
+        requests, base_url = list(server.requests), server.base_url
+    return Recorded(repo, proc, requests, team, key, base_url)
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,7 +241,8 @@ def test_the_key_is_sent_and_leaks_nowhere_after_a_successful_run(recorded: Reco
 
 
 def test_the_key_leaks_nowhere_when_the_model_echoes_it(tmp_path: Path) -> None:
-    """A model that repeats the key in its answer: the stored output has `***` instead."""
+    """A model that repeats the key in its answer: the stored output has `***` instead. And a
+    deploy command that prints the key's variable: it is not in the deploy's environment."""
     team = ScriptedTeam()
     key = canary_key()
 
@@ -252,7 +257,8 @@ def test_the_key_leaks_nowhere_when_the_model_echoes_it(tmp_path: Path) -> None:
         return Reply(content=json.dumps(review), usage=answer.usage)
 
     with FakeOpenAI(responder=echo_key) as server:
-        repo = new_repo(tmp_path / "repo", server.base_url)
+        repo = new_repo(tmp_path / "repo", server.base_url, deploy={
+            "command": 'echo "deploy env key=[${OPENAI_API_KEY:-unset}]"', "timeout_s": 10})
         proc = orch_run(repo, env={"OPENAI_API_KEY": key})
         requests = list(server.requests)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -260,6 +266,11 @@ def test_the_key_leaks_nowhere_when_the_model_echoes_it(tmp_path: Path) -> None:
     assert all(r.headers.get("authorization") == f"Bearer {key}" for r in requests)
     review = (repo / "project" / PROJECT / "docs" / "spec-review.md").read_text()
     assert "Called with the key ***." in review
+    deployed = json.loads(run_orch(repo, "log", PROJECT, "--json", "--type",
+                                   "devops.deployed").stdout)
+    details = {t["detail"] for e in deployed for t in e["payload"]["smoke_tests"]
+               if t["name"] == "deploy command"}
+    assert details == {"exit 0: deploy env key=[unset]"}
     assert_nowhere(repo, key, proc.stdout, proc.stderr)
 
 
@@ -303,7 +314,7 @@ def test_the_key_leaks_nowhere_after_a_failing_run(tmp_path: Path, fault: str) -
      "rejected after 2 re-asks: does not match the schema", 3),
     (Reply(body=b"<html>502 Bad Gateway</html>"),
      "malformed response body (not JSON) after 2 retries", 3),
-])
+], ids=["prose", "schema-violating-json", "non-json-body"])
 def test_a_server_answering_garbage_fails_the_run_closed(
     tmp_path: Path, answer: str | Reply, reason: str, requests: int
 ) -> None:
@@ -344,10 +355,16 @@ def test_a_fault_mid_run_names_the_squad_role(tmp_path: Path) -> None:
     assert view["status"] != "completed"
     alerts = view["alerts"]
     assert alerts and {a["kind"] for a in alerts} == {"provider_error"}
+    in_qa = {t["id"]: t["module"] for t in view["tasks"] if t["status"] == "in_qa"}
+    assert len(in_qa) == len(alerts)  # one alert per task QA could not judge
+    named = set()
     for alert in alerts:
-        assert alert["message"].startswith(f"qa.{alert['module']} qa ")
+        squad, _, task = alert["message"].split(":", 1)[0].partition(" qa ")
+        assert squad == f"qa.{in_qa[task]}" and alert["module"] == in_qa[task]
         assert "openai: qa answer from test-model rejected after 2 re-asks: not valid JSON" \
             in alert["message"]
+        named.add(task)
+    assert named == set(in_qa)
     assert f"{len(alerts)} reaction(s) failed closed" in proc.stdout
     assert not any(t["status"] == "passed" for t in view["tasks"])
     assert_verifies_clean(repo)
