@@ -106,7 +106,8 @@ def ask(ctx: AgentContext, reaction: Reaction, role: str, brief: Brief,
     meta = CallMeta(project=ctx.project, actor=reaction.actor, kind=reaction.kind,
                     subject=reaction.subject, prompt_version=prompt.version)
     completion = ctx.provider.complete(role, messages, output_model, meta)
-    out.usage = _add_usage(out.usage, completion.usage)
+    usage = completion.usage.model_copy(update={"prompt_version": prompt.version})
+    out.usage = _add_usage(out.usage, usage)
     if completion.transcript is not None:
         out.transcripts.append(completion.transcript)
     return completion.output
@@ -118,7 +119,8 @@ def _add_usage(a: Usage | None, b: Usage) -> Usage:
     return Usage(model=b.model or a.model, prompt_tokens=a.prompt_tokens + b.prompt_tokens,
                  completion_tokens=a.completion_tokens + b.completion_tokens,
                  cost_usd=round(a.cost_usd + b.cost_usd, 6), latency_ms=a.latency_ms + b.latency_ms,
-                 calls=a.calls + b.calls, prompt_hash=b.prompt_hash)
+                 calls=a.calls + b.calls, prompt_hash=b.prompt_hash,
+                 prompt_version=b.prompt_version)
 
 
 def docs_path(project: str, name: str) -> str:

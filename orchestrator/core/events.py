@@ -44,6 +44,8 @@ class Usage(BaseModel):
     latency_ms: int = 0
     calls: int = 1
     prompt_hash: str = ""
+    prompt_version: str = ""
+    """Content hash of the role's prompt file (agents/prompts/<role>.md) the call used."""
 
 
 class SquadPlan(BaseModel):

@@ -418,5 +418,6 @@ def _(p: ev.ProjectAccepted, e: ev.Event, s: ProjectState) -> None:
 def _(p: ev.ProjectChangesRequested, e: ev.Event, s: ProjectState) -> None:
     _project_in(s, ProjectStatus.COMPLETED)
     s.status, s.changes_event = ProjectStatus.CHANGES_REQUESTED, e.id
+    s.request_id = e.request_id  # the new round is a chain of its own
     s.change_requests.append(p.message)
     s.round, s.round_events = s.round + 1, 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from orchestrator.adapters.clock import new_ulid
 from orchestrator.adapters.eventfiles import EVENTS_DIR
 from orchestrator.core import events as ev
 from orchestrator.core.state import ProjectStatus
@@ -100,5 +101,7 @@ def request_changes(ws: Workspace, project: str, message: str) -> ev.Event:
                          "once it is completed")
     if not message.strip():
         raise UsageError("say what to change with --message")
+    state = ws.reader.states([project])[project]
     return ws.log.append(project, [ev.NewEvent(
-        payload=ev.ProjectChangesRequested(message=message.strip()), actor="spec")])[0]
+        payload=ev.ProjectChangesRequested(message=message.strip()), actor="spec",
+        request_id=f"changes-{project}-round{state.round + 1}-{new_ulid()[-8:].lower()}")])[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from itertools import count
+from typing import Any
 
 import pytest
 
@@ -140,3 +141,39 @@ def test_brief_and_result_templates_round_trip_and_reject_unanswered_results() -
         check_result(brief, result.render(), set())
     with pytest.raises(TemplateError, match="EXPECTED RETURN RESPONSE"):
         check_result(brief, "[ANY OTHER ADDITIONAL INFORMATION]\nx\n", {"project/p/a.py"})
+
+
+class QuestioningProvider:
+    """The offline team, except that the CTO asks questions for the first `rounds` rounds."""
+
+    name = "questioning"
+
+    def __init__(self, rounds: int) -> None:
+        self.inner = OfflineProvider(OfflineConfig())
+        self.rounds = rounds
+        self.asked = 0
+
+    def complete(self, role: str, messages: Any, output_model: Any, meta: Any) -> Any:
+        from orchestrator.agents.outputs import ProposalDecision
+        from orchestrator.agents.provider import Completion
+
+        completion = self.inner.complete(role, messages, output_model, meta)
+        if output_model is ProposalDecision and self.asked < self.rounds:
+            self.asked += 1
+            return Completion(output=ProposalDecision(
+                approve=False, questions=[f"question {self.asked}"], rationale="unclear",
+                charter_markdown=""), usage=completion.usage)
+        return completion
+
+
+@pytest.mark.parametrize(("questions", "rounds"), [(1, 2), (10, 3)])
+def test_cto_engineer_loop_is_bounded_by_max_review_rounds(questions: int, rounds: int) -> None:
+    run = MemoryRun(config())
+    run.provider = QuestioningProvider(questions)  # type: ignore[assignment]
+    run.run()
+    requests = [e for e in run.log if e.type == "cto.engineer.request"]
+    assert [e.payload.round for e in requests] == list(range(1, rounds + 1))  # type: ignore[attr-defined]
+    assert requests[1].payload.questions == ["question 1"]  # type: ignore[attr-defined]
+    charter = [e for e in run.log if e.type == "charter.created"]
+    assert len(charter) == 1 and charter[0].payload.rounds == rounds  # type: ignore[attr-defined]
+    assert run.state.status == ProjectStatus.COMPLETED
