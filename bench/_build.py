@@ -42,7 +42,7 @@ from orchestrator.runtime.log import commit_message  # noqa: E402
 from orchestrator.runtime.workspace import Workspace  # noqa: E402
 
 # Bump when the generated logs change: cached repositories of another version are rebuilt.
-VERSION = f"status-log-v1-schema{ev.SCHEMA_VERSION}"
+VERSION = f"status-log-v2-schema{ev.SCHEMA_VERSION}"
 CACHE_ROOT = Path("/tmp/orch-bench-status")
 MARKER = "orch-bench-version"  # under .git/
 FILES_PER_COMMIT = 5_000
@@ -283,8 +283,7 @@ class Story:
     def _assigned(self, task: _Task, actor: str, cause: str, reason: str,
                   fixes_block: str = "") -> tuple[ev.NewEvent, Callable[[str], None]]:
         p, sq = self.project, task.module
-        slug = "_".join(task.feature.split()[1:4]).replace(",", "")
-        files = [f"project/{p}/{sq}/src/{slug}.py", f"project/{p}/{sq}/tests/test_{slug}.py"]
+        files = _files(p, sq, task.feature)
         payload = ev.TaskAssigned(
             task_id=task.id, module=sq if reason in ("new", "fix") else "",
             title=f"The system {task.feature}"[:70] if reason in ("new", "fix") else "",
@@ -328,8 +327,7 @@ class Story:
             return self._new(payload, f"dev.{sq}", t.assigned_id, usage=False), moved(
                 "task.completed")
         if t.next == "task.completed":
-            slug = "_".join(t.feature.split()[1:4]).replace(",", "")
-            files = [f"project/{p}/{sq}/src/{slug}.py", f"project/{p}/{sq}/tests/test_{slug}.py"]
+            files = _files(p, sq, t.feature)
             result = (f"[EXPECTED RETURN RESPONSE]\nBuilt {t.id} ({t.feature}):\n- "
                       f"{t.requirement}: {files[0]}: {rng.randint(3, 9)} functions; {files[1]}: "
                       f"{rng.randint(3, 12)} pytest tests\n\n[ANY OTHER ADDITIONAL INFORMATION]\n"
@@ -482,6 +480,12 @@ class Story:
 
         self.queue.append(lambda: (self._new(ask, "spec", self.ids["completed"], usage=False),
                                    on_changes))
+
+
+def _files(project: str, squad: str, feature: str) -> list[str]:
+    slug = "_".join(w.lower() for w in feature.split() if w.isalpha() and len(w) > 3)[:40]
+    return [f"project/{project}/{squad}/src/{slug}.py",
+            f"project/{project}/{squad}/tests/test_{slug}.py"]
 
 
 def _brief(task: str, project: str, squad: str, feature: str, files: list[str]) -> str:

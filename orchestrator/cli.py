@@ -71,7 +71,7 @@ def emit(event_type: str, project: str, pairs: tuple[str, ...], payload_file: st
 def status(project: str | None, as_json: bool, rev: str | None) -> None:
     """Where every project stands: squads, tasks, blocks, alerts, usage."""
     from orchestrator.adapters.output import print_json, print_status
-    from orchestrator.runtime.commands import status_views
+    from orchestrator.runtime.status import status_views
 
     views, stray = status_views(_workspace(), project, rev)
     if as_json:
@@ -166,8 +166,8 @@ def _summary(ws: Any, report: Any, projects: list[str]) -> None:
 def demo(directory: str | None) -> None:
     """A fresh repository with the example spec, the whole run, then its status."""
     from orchestrator.adapters.output import print_status
-    from orchestrator.runtime.commands import status_views
     from orchestrator.runtime.runner import demo as run_demo
+    from orchestrator.runtime.status import status_views
 
     ws = run_demo(Path(directory) if directory else None, echo=click.echo)
     views, stray = status_views(ws, None, None)

@@ -23,6 +23,13 @@ def git_dir(root: Path) -> Path:
     return dot_git
 
 
+def _plain(value: Any) -> Any:
+    """What orjson does not write itself (it does dataclasses and enums): sets, sorted."""
+    if isinstance(value, set | frozenset):
+        return sorted(list(v) if isinstance(v, tuple) else v for v in value)
+    raise TypeError(f"cannot cache a {type(value).__name__}")
+
+
 class Cache:
     """Named JSON documents in `<git dir>/orch/cache/`; a broken or stale one reads as absent."""
 
@@ -45,7 +52,7 @@ class Cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
-                fh.write(orjson.dumps({**data, "version": CACHE_VERSION}))
+                fh.write(orjson.dumps({**data, "version": CACHE_VERSION}, default=_plain))
             os.replace(tmp, path)
         except OSError:
             return

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from orchestrator.core.ids import ACTOR_RE, PROJECT_ID_RE, ULID_RE
+
 SCHEMA_VERSION = 1
-PROJECT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-ULID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
-ACTOR_RE = re.compile(r"^[a-z]+(\.[a-z0-9][a-z0-9-]*)?$")
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
 
 

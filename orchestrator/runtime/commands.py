@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from orchestrator.adapters.eventfiles import EVENTS_DIR
 from orchestrator.core.events import (
     PROJECT_ID_RE,
     Event,
@@ -19,9 +18,7 @@ from orchestrator.core.events import (
     payload_model,
     payload_types,
 )
-from orchestrator.core.views import finding_view, project_view
 from orchestrator.errors import ProjectNotFoundError, UsageError
-from orchestrator.runtime.reader import fold_blobs
 from orchestrator.runtime.workspace import Workspace
 
 
@@ -91,27 +88,6 @@ def emit_event(
             f"no project '{project}'; create it with 'orch emit project.created --project "
             f"{project}' or 'orch submit SPEC'")
     return ws.log.append(project, [new], check=not force)[0]
-
-
-def status_views(
-    ws: Workspace, project: str | None, rev: str | None
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Project views (all, or one) of the working tree's log or of the log at `rev`."""
-    if rev is not None:
-        sha = ws.repo.resolve(rev)
-        states, findings = fold_blobs(ws.repo.read_tree_files(sha, EVENTS_DIR))
-        views = {p: project_view(s) for p, s in states.items()}
-        stray = [finding_view(f) for f in findings]
-    else:
-        if project is not None and project not in ws.reader.projects():
-            raise ProjectNotFoundError(f"no project '{project}' in the log; 'orch status' lists them")
-        views = ws.reader.views([project] if project else None)
-        stray = [finding_view(f) for f in ws.reader.stray_findings()]
-    if project is not None:
-        if project not in views:
-            raise ProjectNotFoundError(f"no project '{project}' in the log; 'orch status' lists them")
-        return [views[project]], stray
-    return [views[p] for p in sorted(views)], stray
 
 
 def log_events(ws: Workspace, project: str | None, types: Sequence[str]) -> list[Event]:

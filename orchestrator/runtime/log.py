@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from orchestrator.adapters.clock import new_ulid, utcnow
-from orchestrator.adapters.eventfiles import EVENTS_DIR, FILE_NAME_RE, event_path, serialize
+from orchestrator.adapters.eventfiles import EVENTS_DIR, FILE_NAME_RE
+from orchestrator.adapters.eventparse import event_path, serialize
 from orchestrator.adapters.git import GitRepo
 from orchestrator.core.events import Event, NewEvent
 from orchestrator.core.fold import apply_event

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.adapters.eventfiles import EVENTS_DIR
 from orchestrator.adapters.git import GitRepo
-from orchestrator.runtime.log import EventLog
 from orchestrator.runtime.reader import LogReader
+
+if TYPE_CHECKING:
+    from orchestrator.runtime.log import EventLog
 
 CONFIG_PATH = ".orchestrator/config.yaml"
 
@@ -39,19 +42,26 @@ Nothing outside `project/<project>/` is ever written by an agent.
 """
 
 
-@dataclass
 class Workspace:
-    root: Path
-    repo: GitRepo
-    reader: LogReader
-    log: EventLog
+    """The repository, its log reader, and (made when first written to) its log writer."""
+
+    def __init__(self, root: Path, repo: GitRepo, reader: LogReader) -> None:
+        self.root = root
+        self.repo = repo
+        self.reader = reader
+
+    @cached_property
+    def log(self) -> EventLog:
+        from orchestrator.runtime.log import EventLog
+
+        return EventLog(self.repo, self.reader)
 
     @classmethod
     def open(cls, path: Path, use_cache: bool = True) -> Workspace:
         repo = GitRepo.open(path, background_index=True)
         repo.sync_worktree()
         reader = LogReader(repo.root, repo, use_cache=use_cache)
-        return cls(root=repo.root, repo=repo, reader=reader, log=EventLog(repo, reader))
+        return cls(root=repo.root, repo=repo, reader=reader)
 
     @classmethod
     def init(cls, path: Path) -> tuple[Workspace, list[str]]:

@@ -1,0 +1,34 @@
+"""`orch status`: the views of the log, now or at any commit (light: a warm status imports
+neither pydantic nor the YAML parser)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.adapters.eventfiles import EVENTS_DIR
+from orchestrator.core.views import finding_view, project_view
+from orchestrator.errors import ProjectNotFoundError
+from orchestrator.runtime.workspace import Workspace
+
+
+def status_views(
+    ws: Workspace, project: str | None, rev: str | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Project views (all, or one) of the working tree's log or of the log at `rev`."""
+    if rev is not None:
+        from orchestrator.runtime.refresh import fold_blobs
+
+        sha = ws.repo.resolve(rev)
+        states, findings = fold_blobs(ws.repo.read_tree_files(sha, EVENTS_DIR))
+        views = {p: project_view(s) for p, s in states.items()}
+        stray = [finding_view(f) for f in findings]
+    else:
+        if project is not None and project not in ws.reader.projects():
+            raise ProjectNotFoundError(f"no project '{project}' in the log; 'orch status' lists them")
+        views = ws.reader.views([project] if project else None)
+        stray = [finding_view(f) for f in ws.reader.stray_findings()]
+    if project is not None:
+        if project not in views:
+            raise ProjectNotFoundError(f"no project '{project}' in the log; 'orch status' lists them")
+        return [views[project]], stray
+    return [views[p] for p in sorted(views)], stray
