@@ -120,3 +120,18 @@ def test_unreadable_file_is_a_finding(tmp_path: Path) -> None:
     victim.chmod(0)
     view = LogReader(tmp_path, ws.repo, use_cache=False).views()["p1"]
     assert any("cannot read" in f["reason"] for f in view["findings"])
+
+
+def test_many_cold_projects_fold_in_worker_processes_to_the_same_views(tmp_path: Path) -> None:
+    from orchestrator.adapters.cache import Cache
+    from orchestrator.runtime.refresh import refresh_project
+
+    ws = _workspace(tmp_path)
+    names = [f"p{i}" for i in range(6)]
+    for i, name in enumerate(names):
+        _seed_project(ws, name, tasks=i + 1)
+    parallel = LogReader(tmp_path, ws.repo).views()  # cold: 6 projects > PARALLEL_MIN_PROJECTS
+    sequential = {n: refresh_project(tmp_path, n, Cache(tmp_path), False)[1] for n in names}
+    assert parallel == sequential
+    states = LogReader(tmp_path, ws.repo).states()  # from the caches the workers wrote
+    assert {n: len(s.tasks) for n, s in states.items()} == {n: i + 1 for i, n in enumerate(names)}
