@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from git_append import git  # noqa: E402  (bench/ is on sys.path: scripts run from it)
 
-from orchestrator.adapters.eventfiles import event_path, serialize  # noqa: E402
+from orchestrator.adapters.eventparse import event_path, serialize  # noqa: E402
 from orchestrator.core import events as ev  # noqa: E402
 from orchestrator.core.fold import apply_event  # noqa: E402
 from orchestrator.core.state import ProjectState  # noqa: E402
