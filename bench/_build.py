@@ -18,6 +18,7 @@ import itertools
 import os
 import platform
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -84,23 +85,35 @@ def set_git_identity() -> None:
         os.environ.setdefault(key, value)
 
 
+def _cpu_now() -> tuple[float, float, float]:
+    """(wall clock, busy cpu seconds of the whole machine, cpu seconds of us and our children)."""
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    busy = (sum(fields[:3]) + sum(fields[5:8])) / os.sysconf("SC_CLK_TCK")  # not idle/iowait
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.time(), busy, me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def machine() -> dict[str, Any]:
+    """Who ran the benchmark where; starts counting the cpu time other processes take."""
     version = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout
     return {"cpus": os.cpu_count(), "python": platform.python_version(),
             "git": version.strip(), "platform": platform.platform(),
             "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
+            "loadavg_start": [round(x, 2) for x in os.getloadavg()], "_cpu": _cpu_now()}
 
 
 def load_note(info: dict[str, Any]) -> str:
-    """Record the load average at the end; a warning when other work shared the machine."""
-    info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    busy = max(info["loadavg_start"][0], info["loadavg_end"][0])
-    if busy > 0.5:
-        return (f"note: load average {info['loadavg_start'][0]} at start, "
-                f"{info['loadavg_end'][0]} at end: other processes shared the "
-                f"{info['cpus']} cpus, figures may be inflated")
-    return f"load average {info['loadavg_start'][0]} at start, {info['loadavg_end'][0]} at end"
+    """How much cpu other processes took while the benchmark ran (they inflate the figures)."""
+    wall0, busy0, mine0 = info.pop("_cpu")
+    wall1, busy1, mine1 = _cpu_now()
+    other = max(0.0, (busy1 - busy0) - (mine1 - mine0))
+    share = other / max(1e-9, (wall1 - wall0) * (os.cpu_count() or 1))
+    info.update(loadavg_end=[round(x, 2) for x in os.getloadavg()],
+                other_cpu_s=round(other, 1), other_cpu_share=round(share, 3))
+    text = (f"other processes used {other:.1f} cpu-s ({share:.0%} of the machine) during the "
+            f"run's {wall1 - wall0:.0f} s")
+    return ("note: " + text + ": figures may be inflated") if share > 0.05 else text
 
 
 def seed_of(project: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,9 @@ def demo(directory: str | None) -> None:
     ws = run_demo(Path(directory) if directory else None, echo=click.echo)
     views, stray = status_views(ws, None, None)
     print_status(views, stray)
-    click.echo(f"Explore it: cd {ws.root} && git log --oneline && orch status")
+    me = Path(sys.argv[0])
+    orch = "orch" if not me.is_file() or shutil.which("orch") == str(me) else str(me.resolve())
+    click.echo(f"Explore it: cd {ws.root} && git log --oneline && {orch} status")
 
 
 @cli.command()
