@@ -154,12 +154,15 @@ def _summary(ws: Any, report: Any, projects: list[str]) -> None:
         if view["status"] == "completed":
             click.echo(f"  awaiting the author: 'orch accept {project}' or "
                        f"'orch request-changes {project} --message ...'")
-    if report.failures:
-        click.echo(f"{len(report.failures)} reaction(s) failed closed; see 'orch status'")
     if report.stopped:
         click.echo(f"Stopped: {report.dropped} reaction(s) in flight were dropped and run "
                    "again next time.")
         raise SystemExit(130)
+    if report.failures:
+        click.echo(f"{len(report.failures)} reaction(s) failed closed; see 'orch status'")
+        unfinished = [p for p, v in views.items() if v["status"] not in ("completed", "accepted")]
+        if unfinished:  # scripts can tell a run that could not finish from one that did
+            raise SystemExit(1)
 
 
 @cli.command()
