@@ -57,7 +57,11 @@ def stray_files(root: Path) -> list[Finding]:
 def iter_project_files(root: Path, project: str) -> Iterator[FileRef | Finding]:
     """Every file of a project, in name order; misplaced files come out as findings."""
     pdir = root / EVENTS_DIR / project
-    for shard in sorted(os.listdir(pdir)):
+    try:
+        shards = sorted(os.listdir(pdir))
+    except (FileNotFoundError, NotADirectoryError):
+        return  # staged by this process and not written yet, or removed meanwhile
+    for shard in shards:
         spath = pdir / shard
         rel_shard = f"{EVENTS_DIR}/{project}/{shard}"
         if not spath.is_dir() or spath.is_symlink():
