@@ -166,6 +166,17 @@ def _summary(ws: Any, report: Any, projects: list[str]) -> None:
 
 
 @cli.command()
+@click.option("--poll", "poll_s", default=30.0, show_default=True,
+              help="Seconds between passes when nothing is seen changing.")
+def watch(poll_s: float) -> None:
+    """Reconcile now and whenever a spec or an event is written, until Ctrl-C."""
+    from orchestrator.runtime.runner import watch as watch_repo
+
+    passes = watch_repo(_workspace(), echo=click.echo, poll_s=poll_s)
+    click.echo(f"Stopped watching after {passes} pass(es).")
+
+
+@cli.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 def demo(directory: str | None) -> None:
     """A fresh repository with the example spec, the whole run, then its status."""

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -146,3 +147,35 @@ def demo(directory: Path | None, echo: Callable[[str], None] = print) -> Workspa
     echo(f"Demo repository: {directory}")
     run(ws, str(directory / "specs" / "task-tracker.md"), echo=echo)
     return ws
+
+
+def watch(ws: Workspace, *, echo: Callable[[str], None] = print, poll_s: float = 30.0,
+          stop: threading.Event | None = None) -> int:
+    """Reconcile now, then again whenever specs/ or the event log change (or every poll_s,
+    for what a watcher can miss), until SIGINT/SIGTERM or `stop`; returns the passes made."""
+    from orchestrator.adapters.eventfiles import EVENTS_DIR
+    from orchestrator.adapters.watch import ChangeWatch
+
+    stop = stop or threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if threading.current_thread() is threading.main_thread():
+        for sig in previous:
+            signal.signal(sig, lambda signum, frame: stop.set())
+    passes = 0
+    try:
+        with ChangeWatch([ws.root / "specs", ws.root / EVENTS_DIR]) as changes:
+            while not stop.is_set():
+                ws.reader.invalidate()
+                report, _ = run(ws, echo=echo)
+                passes += 1
+                if report.stopped:
+                    break
+                deadline = time.monotonic() + poll_s
+                while not stop.is_set() and time.monotonic() < deadline:
+                    if changes.wait(0.5):
+                        break
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    return passes

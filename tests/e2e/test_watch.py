@@ -1,0 +1,39 @@
+"""`orch watch`: a spec committed while it watches becomes a project that runs to completion."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+from tests.conftest import run_orch
+
+SPEC = resources.files("orchestrator.examples").joinpath("task-tracker.md").read_text()
+
+
+def test_watch_picks_up_a_spec_committed_while_it_runs(tmp_path: Path) -> None:
+    run_orch(tmp_path, "init")
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--poll", "60"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(1.5)
+        (tmp_path / "specs" / "tracker.md").write_text(SPEC)
+        subprocess.run(["git", "add", "specs"], cwd=tmp_path, check=True)
+        subprocess.run(["git", "commit", "-qm", "a spec"], cwd=tmp_path, check=True)
+        deadline = time.monotonic() + 60
+        status = ""
+        while time.monotonic() < deadline and status != "completed":
+            time.sleep(1)
+            views = json.loads(run_orch(tmp_path, "status", "--json").stdout)["projects"]
+            status = views[0]["status"] if views else ""
+        assert status == "completed"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err, err
+    assert "Stopped watching" in out
