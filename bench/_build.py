@@ -94,13 +94,23 @@ def _cpu_now() -> tuple[float, float, float]:
     return time.time(), busy, me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _io_pressure() -> float | None:
+    """Share of the last 60 s some task waited on I/O (Linux PSI), in percent; None if unknown."""
+    try:
+        with open("/proc/pressure/io") as fh:
+            return float(fh.readline().split()[2].partition("=")[2])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def machine() -> dict[str, Any]:
     """Who ran the benchmark where; starts counting the cpu time other processes take."""
     version = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout
     return {"cpus": os.cpu_count(), "python": platform.python_version(),
             "git": version.strip(), "platform": platform.platform(),
             "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "loadavg_start": [round(x, 2) for x in os.getloadavg()], "_cpu": _cpu_now()}
+            "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+            "io_pressure_avg60_start": _io_pressure(), "_cpu": _cpu_now()}
 
 
 def load_note(info: dict[str, Any]) -> str:
@@ -110,9 +120,11 @@ def load_note(info: dict[str, Any]) -> str:
     other = max(0.0, (busy1 - busy0) - (mine1 - mine0))
     share = other / max(1e-9, (wall1 - wall0) * (os.cpu_count() or 1))
     info.update(loadavg_end=[round(x, 2) for x in os.getloadavg()],
+                io_pressure_avg60_end=_io_pressure(),
                 other_cpu_s=round(other, 1), other_cpu_share=round(share, 3))
     text = (f"other processes used {other:.1f} cpu-s ({share:.0%} of the machine) during the "
-            f"run's {wall1 - wall0:.0f} s")
+            f"run's {wall1 - wall0:.0f} s; I/O pressure (PSI some avg60) "
+            f"{info['io_pressure_avg60_start']}% at start, {info['io_pressure_avg60_end']}% at end")
     return ("note: " + text + ": figures may be inflated") if share > 0.05 else text
 
 

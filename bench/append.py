@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -71,6 +72,7 @@ def prepare(path: Path, project: str) -> tuple[Workspace, Story, float]:
 
 def run_scenario(path: Path, label: str, project: str, commits: int,
                  per_commit: int) -> dict[str, Any]:
+    os.sync()  # the copies' dirty pages would otherwise be written back during the run
     ws, story, prepare_s = prepare(path, project)
     before = ws.reader.states([project])[project].events
     latencies: list[float] = []

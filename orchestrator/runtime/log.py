@@ -32,6 +32,9 @@ class EventLog:
         self.reader = reader or LogReader(repo.root, repo)
         self._lock = threading.RLock()
         self._staged: list[tuple[str, list[Event], dict[str, bytes], str | None]] = []
+        self._disk_seq: dict[str, int] = {}
+        """Highest seq named on disk when this writer first met a project: files the fold
+        could not use still hold their seq. Later seqs come from this writer's own state."""
 
     def append(
         self,
@@ -66,7 +69,9 @@ class EventLog:
             return []
         with self._lock:
             state = self._state(project)
-            seq = max(state.last_seq, _highest_seq_on_disk(self.root, project))
+            if project not in self._disk_seq:
+                self._disk_seq[project] = _highest_seq_on_disk(self.root, project)
+            seq = max(state.last_seq, self._disk_seq[project])
             events: list[Event] = []
             for new in new_events:
                 seq += 1
@@ -117,7 +122,7 @@ class EventLog:
                 raise
 
     def _state(self, project: str) -> ProjectState:
-        if project in self.reader.projects() or project in self.reader.known():
+        if project in self.reader.known() or project in self.reader.projects():
             return self.reader.states([project])[project]
         return ProjectState(id=project)
 

@@ -127,7 +127,7 @@ class LogReader:
     def events(self, project: str) -> list[Event]:
         """The project's valid events in fold order (files read now, parsed via the cache)."""
         if project not in self._events:
-            self._states[project] = self._refresh(project)[0]
+            self._states[project] = self._refresh(project, want_events=True)[0]
         return self._events[project]
 
     def stray_findings(self) -> list[Finding]:
@@ -162,11 +162,14 @@ class LogReader:
 
         return dirty
 
-    def _refresh(self, project: str) -> tuple[ProjectState, dict[str, Any]]:
+    def _refresh(self, project: str, want_events: bool = False
+                 ) -> tuple[ProjectState, dict[str, Any]]:
         from orchestrator.runtime.refresh import refresh_project
 
-        state, view, events = refresh_project(self.root, project, self.cache, self.use_cache)
-        self._events[project] = events
+        state, view, events = refresh_project(self.root, project, self.cache, self.use_cache,
+                                              want_events)
+        if events is not None:
+            self._events[project] = events
         return state, view
 
 

@@ -3,6 +3,7 @@ parsing, validation and the fold are only imported when something changed)."""
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterable
 from dataclasses import asdict
@@ -27,10 +28,23 @@ def project_cache_name(project: str) -> str:
     return f"projects/{project}.json"
 
 
-def refresh_project(root: Path, project: str, cache: Cache, use_cache: bool
-                    ) -> tuple[ProjectState, dict[str, Any], list[Event]]:
-    """The project's state, status view and valid events; only changed files are parsed, and
-    the fold is incremental when every new event sorts after the folded ones."""
+def refresh_project(root: Path, project: str, cache: Cache, use_cache: bool,
+                    want_events: bool = True
+                    ) -> tuple[ProjectState, dict[str, Any], list[Event] | None]:
+    """The project's state, status view and (if wanted) valid events. Only changed files are
+    parsed; the fold is incremental when every new event sorts after the folded ones, and
+    then the cached events are not even validated again."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # tens of thousands of small objects, none cyclic: collection only costs
+    try:
+        return _refresh(root, project, cache, use_cache, want_events)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _refresh(root: Path, project: str, cache: Cache, use_cache: bool, want_events: bool
+             ) -> tuple[ProjectState, dict[str, Any], list[Event] | None]:
     cache_name = project_cache_name(project)
     old = (cache.read(cache_name) if use_cache else None) or {}
     old_files: dict[str, list[int]] = old.get("files", {})
@@ -41,7 +55,7 @@ def refresh_project(root: Path, project: str, cache: Cache, use_cache: bool
     docs: dict[str, Any] = {}
     findings_by_name: dict[str, Any] = {}
     placement: list[Finding] = []
-    events: list[Event] = []
+    reused: list[dict[str, Any]] = []
     new_events: list[Event] = []
     reused_all = True
     for item in iter_project_files(root, project):
@@ -54,7 +68,7 @@ def refresh_project(root: Path, project: str, cache: Cache, use_cache: bool
         if old_files.get(rel) == signature and (rel in old_docs or rel in old_findings):
             if rel in old_docs:
                 docs[rel] = old_docs[rel]
-                events.append(Event.from_document(old_docs[rel]))
+                reused.append(old_docs[rel])
             else:
                 findings_by_name[rel] = old_findings[rel]
             continue
@@ -66,22 +80,30 @@ def refresh_project(root: Path, project: str, cache: Cache, use_cache: bool
             continue
         event, doc = result
         docs[rel] = doc
-        events.append(event)
         new_events.append(event)
     if set(old_docs) - set(docs):
         reused_all = False
 
-    events, dup_findings = drop_duplicate_ids(events)
     state: ProjectState | None = None
-    if reused_all and old.get("state") and not dup_findings:
+    events: list[Event] | None = None
+    dup_findings: list[Finding] = []
+    new_ids = {e.id for e in new_events}
+    if reused_all and old.get("state") and len(new_ids) == len(new_events):
         state = ProjectState.from_cache(old["state"])
         last = (state.last_seq, state.last_id)
-        if all((e.seq, e.id) > last for e in new_events):
+        cached_ids = {d["id"] for d in reused}
+        if new_ids & cached_ids or not all((e.seq, e.id) > last for e in new_events):
+            state = None
+        else:
             for event in sorted(new_events, key=lambda e: (e.seq, e.id)):
                 apply_event(state, event)
-        else:
-            state = None
+    if state is None or want_events:
+        events, dup_findings = drop_duplicate_ids(
+            [Event.from_document(d) for d in reused] + new_events)
+    else:  # the cached files are unchanged, so are the duplicates among them
+        dup_findings = [Finding(**f) for f in old.get("duplicates", [])]
     if state is None:
+        assert events is not None
         state = fold_project(project, events)
     file_findings = placement + [Finding(**f) for f in findings_by_name.values()] + dup_findings
     view = project_view(state)
@@ -91,6 +113,7 @@ def refresh_project(root: Path, project: str, cache: Cache, use_cache: bool
     if use_cache:
         cache.write(cache_name, {
             "files": files, "docs": docs, "file_findings_by_name": findings_by_name,
+            "duplicates": [asdict(f) for f in dup_findings],
             "state": state,  # orjson writes the dataclasses as from_cache reads them
         })
     return state, view, events
@@ -98,7 +121,7 @@ def refresh_project(root: Path, project: str, cache: Cache, use_cache: bool
 
 def refresh_view(root: str, project: str, use_cache: bool) -> dict[str, Any]:
     """`refresh_project` for a worker process: only the view travels back."""
-    return refresh_project(Path(root), project, Cache(Path(root)), use_cache)[1]
+    return refresh_project(Path(root), project, Cache(Path(root)), use_cache, False)[1]
 
 
 def _file_signature(root: Path, ref: FileRef) -> list[int]:
