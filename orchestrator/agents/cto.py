@@ -136,8 +136,9 @@ def answer_dependency(ctx: AgentContext, r: Reaction) -> AgentOutput:
     s = ctx.state
     dep = s.dependencies[r.subject]
     target = s.modules.get(dep.to_squad)
+    # Planned files, not what happens to be written yet: the answer must not depend on timing.
     artifacts = sorted({a for t in s.tasks.values() if t.module == dep.to_squad
-                        for a in t.artifacts})
+                        for a in t.expected_files})
     out = AgentOutput()
     brief = Brief(
         task=f"Answer squad {dep.from_squad}'s request to squad {dep.to_squad}: {dep.need}",

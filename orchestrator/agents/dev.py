@@ -45,7 +45,8 @@ def work(ctx: AgentContext, r: Reaction) -> AgentOutput:
         sections.append(f"## Assignment\n{assigned.context}")
     if task.findings:
         sections.append("## QA findings\n" + "\n".join(f"- {f}" for f in task.findings))
-    answers = [d for d in s.dependencies.values() if d.from_squad == task.module and d.answer]
+    answers = [d for d in s.dependencies.values() if d.from_squad == task.module and d.answer
+               and d.task_id in (task.id, "")]
     if answers:
         sections.append("## Answers from other squads\n" + "\n".join(
             f"- {d.to_squad}: {d.answer}" for d in answers))

@@ -177,7 +177,10 @@ def task_ready(s: ProjectState, t: Task) -> bool:
                 ModuleStatus.DEPLOYED, *MODULE_DONE
             ):
                 return False
-    return not any(d.task_id == t.id and d.status == "open" for d in s.dependencies.values())
+    # It waits for its squad's dependency requests that concern it (or the whole squad), so
+    # what it is told of them does not depend on timing.
+    return not any(d.status == "open" and d.from_squad == t.module and d.task_id in (t.id, "")
+                   for d in s.dependencies.values())
 
 
 def task_settled(s: ProjectState, t: Task) -> bool:
@@ -351,6 +354,8 @@ def handle_blocks(s: ProjectState, cfg: FlowSettings) -> Iterator[Reaction]:
 @decider
 def answer_dependencies(s: ProjectState, cfg: FlowSettings) -> Iterator[Reaction]:
     for d in s.dependencies.values():
-        if d.status == "open":
+        target = s.modules.get(d.to_squad)
+        # The answer quotes the other squad's planned work: wait until it has a backlog.
+        if d.status == "open" and (target is None or target.status != ModuleStatus.PLANNED):
             yield _work("answer_dependency", "cto", d.requested_event, "dependency.fulfilled",
                         subject=d.id)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from orchestrator.core.state import Finding, ProjectState
+from orchestrator.core.state import Finding, ProjectState, Task
 
 
 def project_view(state: ProjectState) -> dict[str, Any]:
@@ -24,17 +25,17 @@ def project_view(state: ProjectState) -> dict[str, Any]:
             {"id": t.id, "module": t.module, "owner_role": t.owner_role,
              "status": t.status.value, "attempt": t.attempt, "requirements": t.requirements,
              "parent": t.parent, "title": t.title}
-            for t in state.tasks.values()
+            for t in _task_order(state)
         ],
         "blocks": [
             {"id": b.id, "reported_by": b.reported_by, "responsible_squad": b.responsible_squad,
              "description": b.description, "status": b.status, "task_id": b.task_id}
-            for b in state.blocks.values()
+            for b in sorted(state.blocks.values(), key=lambda b: b.id)
         ],
         "dependencies": [
             {"id": d.id, "from_squad": d.from_squad, "to_squad": d.to_squad, "need": d.need,
              "status": d.status}
-            for d in state.dependencies.values()
+            for d in sorted(state.dependencies.values(), key=lambda d: d.id)
         ],
         "alerts": [
             {"event_id": a.event_id, "kind": a.kind, "message": a.message,
@@ -55,6 +56,19 @@ def project_view(state: ProjectState) -> dict[str, Any]:
         "events": state.events,
         "last_seq": state.last_seq,
     }
+
+
+def _task_order(state: ProjectState) -> list[Task]:
+    """By squad (in planning order), then by id read naturally (backend-2 before backend-10):
+    the same for two runs whatever order parallel squads happened to write in."""
+    squads = {name: i for i, name in enumerate(state.modules)}
+
+    def key(t: Task) -> tuple[int, list[tuple[int, str]]]:
+        parts = re.split(r"(\d+)", t.id)
+        return squads.get(t.module, len(squads)), [
+            (int(p), "") if p.isdigit() else (-1, p) for p in parts if p]
+
+    return sorted(state.tasks.values(), key=key)
 
 
 def finding_view(finding: Finding) -> dict[str, Any]:

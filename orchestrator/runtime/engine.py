@@ -107,6 +107,7 @@ class Engine:
                     wait([j.future for j in jobs.values()], timeout=0.5,
                          return_when=FIRST_COMPLETED)
         finally:
+            self.ws.log.commit()  # what was finished is committed, whatever stops the run
             report.stopped = self.stop.is_set()
             report.dropped = sum(1 for j in jobs.values() if not j.future.done())
             pool.shutdown(wait=not report.stopped, cancel_futures=True)
@@ -208,9 +209,11 @@ class Engine:
                       f"{what if ':' not in what else ''}".rstrip())
 
     def _commit(self, report: RunReport) -> None:
-        before = self.ws.repo.head()
-        self.ws.log.commit()
-        report.commits += int(self.ws.repo.head() != before)
+        """Hand what was staged to the log's writer thread: git's work overlaps the next pass
+        and the agents' calls. The run drains it before it returns."""
+        if self.ws.log.has_staged():
+            self.ws.log.commit(wait=False)
+            report.commits += 1
 
     def _fail(self, project: str, r: Reaction, kind: str, reason: str,
               report: RunReport) -> None:

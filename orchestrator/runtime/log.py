@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from orchestrator.adapters.clock import new_ulid, utcnow
@@ -32,6 +33,8 @@ class EventLog:
         self.reader = reader or LogReader(repo.root, repo)
         self._lock = threading.RLock()
         self._staged: list[tuple[str, list[Event], dict[str, bytes], str | None]] = []
+        self._writer: ThreadPoolExecutor | None = None
+        self._inflight: list[tuple[Future[None], dict[str, bytes]]] = []
         self._disk_seq: dict[str, int] = {}
         """Highest seq named on disk when this writer first met a project: files the fold
         could not use still hold their seq. Later seqs come from this writer's own state."""
@@ -93,18 +96,32 @@ class EventLog:
             self._staged.append((project, events, dict(files or {}), subject))
             return events
 
+    def has_staged(self) -> bool:
+        with self._lock:
+            return bool(self._staged)
+
     def staged_file(self, path: str) -> bytes | None:
         """A file staged for the next commit (agents may read it before it is written)."""
         with self._lock:
             for _, _, files, _ in reversed(self._staged):
                 if path in files:
                     return files[path]
+            for future, blobs in reversed(self._inflight):
+                if path in blobs and not future.done():
+                    return blobs[path]
             return None
 
-    def commit(self) -> None:
-        """Write everything staged as one commit (nothing staged: nothing happens)."""
+    def commit(self, wait: bool = True) -> None:
+        """Write everything staged as one commit (nothing staged: nothing happens).
+
+        With `wait=False` the commit is written by this log's one writer thread, in order,
+        while the caller goes on; `drain()` waits for it and raises what it raised.
+        """
         with self._lock:
+            self._raise_failed()
             if not self._staged:
+                if wait:
+                    self.drain()
                 return
             staged, self._staged = self._staged, []
             blobs: dict[str, bytes] = {}
@@ -114,12 +131,39 @@ class EventLog:
                 blobs.update(files)
                 events.extend(evs)
             subject = staged[0][3] if len(staged) == 1 else None
-            try:
-                self.repo.commit_files(blobs, commit_message(events, subject))
-            except BaseException:
-                for project in {p for p, *_ in staged}:
-                    self.reader.forget(project)
-                raise
+            message = commit_message(events, subject)
+            projects = {p for p, *_ in staged}
+            if wait:
+                self.drain()
+                self._write(blobs, message, projects)
+                return
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="orch-writer")
+            self._inflight.append(
+                (self._writer.submit(self._write, blobs, message, projects), blobs))
+
+    def drain(self) -> None:
+        """Wait for every commit handed to the writer thread; raise the first failure."""
+        with self._lock:
+            for future, _ in self._inflight:
+                future.exception()
+            self._raise_failed()
+
+    def _raise_failed(self) -> None:
+        done = [(f, b) for f, b in self._inflight if f.done()]
+        self._inflight = [(f, b) for f, b in self._inflight if not f.done()]
+        for future, _ in done:
+            error = future.exception()
+            if error is not None:
+                raise error
+
+    def _write(self, blobs: dict[str, bytes], message: str, projects: set[str]) -> None:
+        try:
+            self.repo.commit_files(blobs, message)
+        except BaseException:
+            for project in projects:
+                self.reader.forget(project)
+            raise
 
     def _state(self, project: str) -> ProjectState:
         if project in self.reader.known() or project in self.reader.projects():

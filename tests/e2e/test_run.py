@@ -51,7 +51,11 @@ def comparable(view: dict[str, Any]) -> dict[str, Any]:
     text = re.sub(r'"[0-9A-HJKMNP-TV-Z]{26}"', '"ID"', text)
     text = re.sub(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ', "TIME", text)
     text = re.sub(r"@[0-9a-f]{40}", "@COMMIT", text)
-    return dict(json.loads(text))
+    view = dict(json.loads(text))
+    # Parallel squads may write in either order: what they wrote must agree, not when.
+    for key in ("alerts", "notices", "blocks", "dependencies"):
+        view[key] = sorted(view[key], key=lambda item: json.dumps(item, sort_keys=True))
+    return view
 
 
 def artifacts(repo: Path) -> dict[str, bytes]:
