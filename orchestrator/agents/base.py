@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from orchestrator.adapters.prompts import load_prompt
 from orchestrator.agents.outputs import ResultOut
 from orchestrator.agents.provider import CallMeta, Message, Provider
 from orchestrator.core.config import Config
@@ -62,21 +61,6 @@ class AgentOutput:
         if "/qa/" in path or path.endswith("report.md"):
             return Link(kind="report", ref=path)
         return Link(kind="doc" if "/docs/" in path else "artifact", ref=path)
-
-
-@dataclass(frozen=True)
-class Prompt:
-    role: str
-    text: str
-    version: str
-
-
-def load_prompt(role: str) -> Prompt:
-    """Prompts are data: `agents/prompts/<role>.md`, versioned by their content hash."""
-    text = resources.files("orchestrator.agents").joinpath(f"prompts/{role}.md").read_text(
-        encoding="utf-8")
-    version = hashlib.sha256(text.encode()).hexdigest()[:12]
-    return Prompt(role=role, text=text, version=version)
 
 
 def facts(**values: object) -> str:

@@ -1,0 +1,23 @@
+"""Prompts as data: `agents/prompts/<role>.md`, read once per process, versioned by content."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+
+@dataclass(frozen=True)
+class Prompt:
+    role: str
+    text: str
+    version: str
+    """The first 12 hex digits of the file's sha256: recorded with every call that used it."""
+
+
+@cache
+def load_prompt(role: str) -> Prompt:
+    text = resources.files("orchestrator.agents").joinpath(f"prompts/{role}.md").read_text(
+        encoding="utf-8")
+    return Prompt(role=role, text=text, version=hashlib.sha256(text.encode()).hexdigest()[:12])
