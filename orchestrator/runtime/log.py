@@ -16,7 +16,7 @@ from orchestrator.adapters.git import GitRepo
 from orchestrator.core.events import Event, NewEvent
 from orchestrator.core.fold import apply_event
 from orchestrator.core.state import ProjectState
-from orchestrator.errors import UsageError
+from orchestrator.errors import ConcurrentUpdateError, GitError, UsageError
 from orchestrator.runtime.reader import LogReader
 
 
@@ -35,6 +35,7 @@ class EventLog:
         self._staged: list[tuple[str, list[Event], dict[str, bytes], str | None]] = []
         self._writer: ThreadPoolExecutor | None = None
         self._inflight: list[tuple[Future[None], dict[str, bytes]]] = []
+        self._broken: str | None = None
         self._disk_seq: dict[str, int] = {}
         """Highest seq named on disk when this writer first met a project: files the fold
         could not use still hold their seq. Later seqs come from this writer's own state."""
@@ -143,11 +144,15 @@ class EventLog:
                 (self._writer.submit(self._write, blobs, message, projects), blobs))
 
     def drain(self) -> None:
-        """Wait for every commit handed to the writer thread; raise the first failure."""
+        """Wait for every commit handed to the writer thread; raise the first failure (after
+        which the log writes again, from what is on disk)."""
         with self._lock:
             for future, _ in self._inflight:
                 future.exception()
-            self._raise_failed()
+            try:
+                self._raise_failed()
+            finally:
+                self._broken = None
 
     def _raise_failed(self) -> None:
         done = [(f, b) for f, b in self._inflight if f.done()]
@@ -155,12 +160,30 @@ class EventLog:
         for future, _ in done:
             error = future.exception()
             if error is not None:
+                # What was staged since may build on the batch that failed: drop it too, and
+                # read those projects again from disk.
+                for project, *_ in self._staged:
+                    self.reader.forget(project)
+                self._staged = []
                 raise error
 
     def _write(self, blobs: dict[str, bytes], message: str, projects: set[str]) -> None:
+        """One commit. The branch moving under us (a person committing meanwhile) is retried
+        on the new head: our files are new paths. After a failure nothing queued behind it is
+        written: later batches build on this one, and a log with a hole in it is worse than
+        a run that stops (the next run decides it all again)."""
+        if self._broken is not None:
+            raise GitError(f"not written: an earlier commit failed ({self._broken})")
         try:
-            self.repo.commit_files(blobs, message)
-        except BaseException:
+            for attempt in range(3):
+                try:
+                    self.repo.commit_files(blobs, message)
+                    return
+                except ConcurrentUpdateError:
+                    if attempt == 2:
+                        raise
+        except BaseException as exc:
+            self._broken = str(exc)
             for project in projects:
                 self.reader.forget(project)
             raise
