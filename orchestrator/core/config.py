@@ -67,6 +67,6 @@ class Config(_Strict):
     max_decomposition_depth: int = Field(default=1, ge=0, le=5)
     parallelism: int = Field(default=4, ge=1, le=64)
     lease_s: int = Field(default=600, ge=1)
-    loop_guard: int = Field(default=400, ge=10)
+    loop_guard: int = Field(default=5000, ge=10)
     deploy: DeployConfig = DeployConfig()
     llm: LlmConfig = LlmConfig()

@@ -30,7 +30,7 @@ from orchestrator.core.state import (
 class FlowSettings:
     max_review_rounds: int = 3
     max_qa_rework: int = 2
-    loop_guard: int = 400
+    loop_guard: int = 5000
     worker: str = ""
     now: datetime | None = None
 

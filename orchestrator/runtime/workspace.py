@@ -22,7 +22,7 @@ max_qa_rework: 2            # reworks after a QA failure before a task ends rewo
 max_decomposition_depth: 1  # how deep a PM may split macro tasks into subtasks
 parallelism: 4              # agent calls in flight at once
 lease_s: 600                # how long a Dev's claim on a task holds
-loop_guard: 400             # most events a project may gather in one round before reactions stop
+loop_guard: 5000            # most events a project may gather in one round before reactions stop
 llm:
   provider: offline         # offline | openai | replay
   offline:

@@ -47,7 +47,8 @@ class MemoryRun:
 
     def run(self, max_steps: int = 2000) -> None:
         settings = FlowSettings(max_review_rounds=self.config.max_review_rounds,
-                                max_qa_rework=self.config.max_qa_rework, worker="w")
+                                max_qa_rework=self.config.max_qa_rework,
+                                loop_guard=self.config.loop_guard, worker="w")
         for _ in range(max_steps):
             reactions = pending_reactions(self.state, settings)
             if not reactions:
@@ -177,3 +178,12 @@ def test_cto_engineer_loop_is_bounded_by_max_review_rounds(questions: int, round
     charter = [e for e in run.log if e.type == "charter.created"]
     assert len(charter) == 1 and charter[0].payload.rounds == rounds  # type: ignore[attr-defined]
     assert run.state.status == ProjectStatus.COMPLETED
+
+
+def test_loop_guard_stops_a_round_that_grows_too_long() -> None:
+    run = MemoryRun(Config(loop_guard=40))
+    run.run()
+    guards = [a for a in run.state.alerts if a.kind == "loop_guard"]
+    assert len(guards) == 1 and "loop guard of 40" in guards[0].message
+    assert run.state.status != ProjectStatus.COMPLETED
+    assert pending_reactions(run.state, FlowSettings(loop_guard=40, worker="w")) == []
