@@ -23,10 +23,6 @@ class GitError(OrchError):
     """Raised when a git operation fails; wraps the underlying git error."""
 
 
-class PushRejectedError(GitError):
-    """Raised when the remote rejects a push after the configured retries."""
-
-
 class ConcurrentUpdateError(GitError):
     """Raised when the branch moved under a compare-and-swap ref update."""
 

@@ -4,8 +4,6 @@ fixes, and consolidates the squad's report."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from orchestrator.agents.base import (
     AgentContext,
     AgentOutput,
@@ -18,9 +16,9 @@ from orchestrator.agents.base import (
 )
 from orchestrator.agents.outputs import BacklogOutput, FixTaskOutput, PlannedTask, ReportOutput
 from orchestrator.core import events as ev
-from orchestrator.core.flow import Reaction
+from orchestrator.core.flow import Reaction, squad_outcome
 from orchestrator.core.messages import Brief
-from orchestrator.core.state import Module, ProjectState, TaskStatus
+from orchestrator.core.state import Module, ProjectState
 
 MAX_TASKS = 60
 
@@ -150,10 +148,7 @@ def fix_task(ctx: AgentContext, r: Reaction) -> AgentOutput:
 def squad_report(ctx: AgentContext, r: Reaction) -> AgentOutput:
     s = ctx.state
     mod = s.modules[r.subject]
-    tasks = [t for t in s.tasks.values() if t.module == mod.name and t.round >= mod.round]
-    exhausted = [t.id for t in tasks if t.status == TaskStatus.REWORK_EXHAUSTED]
-    failed = bool(exhausted or mod.smoke_failed)
-    outcome: Literal["delivered", "failed"] = "failed" if failed else "delivered"
+    outcome = squad_outcome(s, mod)
     out = AgentOutput()
     brief = Brief(
         task=f"Consolidate the report of squad {mod.name}: tasks, QA, deploy.",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from orchestrator.core import events as ev
 from orchestrator.core.state import (
@@ -276,6 +277,12 @@ def after_qa_failed(s: ProjectState, cfg: FlowSettings) -> Iterator[Reaction]:
 
 
 # -- squads: deploy and report ---------------------------------------------------------------------
+
+
+def squad_outcome(s: ProjectState, m: Module) -> Literal["delivered", "failed"]:
+    """A squad failed when a task ended rework-exhausted or a smoke test failed."""
+    exhausted = any(t.status == TaskStatus.REWORK_EXHAUSTED for t in _squad_tasks(s, m))
+    return "failed" if exhausted or m.smoke_failed else "delivered"
 
 
 def _squad_tasks(s: ProjectState, m: Module) -> list[Task]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -206,15 +206,9 @@ class ProjectState:
             if t.module == module and (round_ is None or t.round == round_)
         ]
 
-    def to_cache(self) -> dict[str, Any]:
-        """A plain mapping that `from_cache` turns back into an equal state."""
-        data = asdict(self)
-        data["reactions"] = sorted(list(k) for k in self.reactions)
-        data["reacted"] = sorted(list(k) for k in self.reacted)
-        return data
-
     @classmethod
     def from_cache(cls, data: dict[str, Any]) -> ProjectState:
+        """A state from the plain mapping the cache adapter wrote it as."""
         state = cls(id=data["id"])
         for f in fields(cls):
             value = data[f.name]

@@ -10,8 +10,6 @@ from pathlib import Path
 from orchestrator.core.config import DeployConfig
 from orchestrator.core.events import SmokeTest
 
-SECRET_ENV = ("OPENAI_API_KEY",)
-
 
 def deploy_runner(root: Path, config: DeployConfig, secret_env: str = "OPENAI_API_KEY"
                   ) -> Callable[[str, str, list[str]], SmokeTest] | None:
@@ -20,7 +18,7 @@ def deploy_runner(root: Path, config: DeployConfig, secret_env: str = "OPENAI_AP
 
     def run(project: str, squad: str, artifacts: list[str]) -> SmokeTest:
         # The model's key is not the deploy's business: it is not passed on.
-        env = {k: v for k, v in os.environ.items() if k not in {secret_env, *SECRET_ENV}}
+        env = {k: v for k, v in os.environ.items() if k not in {secret_env, "OPENAI_API_KEY"}}
         env.update(ORCH_PROJECT=project, ORCH_SQUAD=squad, ORCH_ARTIFACTS="\n".join(artifacts))
         try:
             proc = subprocess.run(config.command, shell=True, cwd=root, env=env,

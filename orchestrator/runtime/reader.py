@@ -130,6 +130,12 @@ class LogReader:
             self._states[project] = self._refresh(project, want_events=True)[0]
         return self._events[project]
 
+    def audit(self, project: str) -> tuple[dict[str, Any], list[Event]]:
+        """One full read of a project: its view and its valid events, in fold order."""
+        state, view = self._refresh(project, want_events=True)
+        self._states[project] = state
+        return view, self._events[project]
+
     def stray_findings(self) -> list[Finding]:
         return stray_files(self.root)
 

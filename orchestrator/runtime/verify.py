@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from orchestrator.adapters.eventfiles import EVENTS_DIR, FILE_NAME_RE
-from orchestrator.core.state import Finding, ProjectState
+from orchestrator.core.events import Event
+from orchestrator.core.state import Finding
 from orchestrator.runtime.reader import LogReader
 from orchestrator.runtime.workspace import Workspace
 
@@ -16,16 +17,16 @@ def verify(ws: Workspace) -> list[Finding]:
         findings.append(Finding(reason="event file changed in the working tree", path=path))
     findings.extend(ws.reader.stray_findings())
     fresh = LogReader(ws.root, ws.repo, use_cache=False)
-    views = fresh.views()
-    states = fresh.states()
-    for project, view in views.items():
+    audited = {project: fresh.audit(project) for project in fresh.projects()}
+    for project, (view, _) in audited.items():
         for f in view["findings"]:
             findings.append(Finding(reason=f["reason"], path=f["path"] or "", line=f["line"],
                                     event_id=f["event_id"], type=f["type"]))
         if view["status"] == "invalid":
             findings.append(Finding(reason=f"project '{project}' has no valid project.created",
                                     path=f"{EVENTS_DIR}/{project}"))
-    findings.extend(_id_and_causation_findings(fresh, states))
+    findings.extend(_id_and_causation_findings(
+        {project: events for project, (_, events) in audited.items()}))
     return findings
 
 
@@ -48,14 +49,12 @@ def _history_findings(ws: Workspace) -> list[Finding]:
     return findings
 
 
-def _id_and_causation_findings(
-    reader: LogReader, states: dict[str, ProjectState]
-) -> list[Finding]:
+def _id_and_causation_findings(events_of: dict[str, list[Event]]) -> list[Finding]:
     findings: list[Finding] = []
     owner: dict[str, str] = {}
     causations: list[tuple[str, str, str]] = []
-    for project in states:
-        for event in reader.events(project):
+    for project, events in events_of.items():
+        for event in events:
             if event.id in owner:
                 findings.append(Finding(
                     reason=f"event id {event.id} also used in project '{owner[event.id]}'",

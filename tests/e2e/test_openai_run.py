@@ -436,29 +436,16 @@ def _replay_in(repo: Path, source: Recorded, flat: bool) -> subprocess.Completed
     return orch_run(repo, "--replay")
 
 
+@pytest.mark.parametrize("flat", [False, True], ids=["as-committed", "flat"])
 def test_replay_in_a_fresh_repository_reproduces_the_run(
-    recorded: Recorded, tmp_path: Path
+    recorded: Recorded, tmp_path: Path, flat: bool
 ) -> None:
-    """Repo B: the same spec, A's transcripts as A committed them, no server (it is stopped;
-    the config still names its dead URL, so any network use would fail)."""
+    """Repo B: the same spec, A's transcripts (in A's per-project folders, or all at the top
+    of `.orchestrator/transcripts/`), no server (it is stopped; the config still names its
+    dead URL, so any network use would fail). Every prompt of B hashes as in A: the prompts
+    hold nothing run-specific (ids, times, commits)."""
     repo = new_repo(tmp_path / "b", recorded.base_url)
-    proc = _replay_in(repo, recorded, flat=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    view = project_view(repo)
-    assert view["alerts"] == []
-    assert outcome(view) == outcome(project_view(recorded.repo))
-    assert artifacts(repo) == artifacts(recorded.repo)
-    assert_verifies_clean(repo)
-
-
-def test_replay_prompts_hash_the_same_in_another_repository(
-    recorded: Recorded, tmp_path: Path
-) -> None:
-    """Diagnostic for the test above: with the transcripts at the top of
-    `.orchestrator/transcripts/` (the only folder `orch run --replay` reads), every prompt of
-    repo B hashes as in repo A: the prompts hold nothing run-specific (ids, times, commits)."""
-    repo = new_repo(tmp_path / "b", recorded.base_url)
-    proc = _replay_in(repo, recorded, flat=True)
+    proc = _replay_in(repo, recorded, flat=flat)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     view = project_view(repo)
     assert view["alerts"] == []
