@@ -61,6 +61,12 @@ class DeployConfig(_Strict):
     timeout_s: float = Field(default=300, gt=0)
 
 
+class GitSettings(_Strict):
+    verify: bool = True
+    """Run the repository's pre-commit and commit-msg hooks on orch's commits; false skips
+    them, as `git commit --no-verify` does."""
+
+
 class Config(_Strict):
     max_review_rounds: int = Field(default=3, ge=1, le=10)
     max_qa_rework: int = Field(default=2, ge=0, le=20)
@@ -69,4 +75,5 @@ class Config(_Strict):
     lease_s: int = Field(default=600, ge=1)
     loop_guard: int = Field(default=5000, ge=10)
     deploy: DeployConfig = DeployConfig()
+    git: GitSettings = GitSettings()
     llm: LlmConfig = LlmConfig()
