@@ -67,6 +67,19 @@ def emit(event_type: str, project: str, pairs: tuple[str, ...], payload_file: st
 
 @cli.command()
 @click.argument("project", required=False)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write it to this file too.")
+def report(project: str | None, out: str | None) -> None:
+    """A Markdown report people read: status, a squads graph and a Gantt of the tasks."""
+    from orchestrator.runtime.status import report_markdown
+
+    text = report_markdown(_workspace(), project)
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+    click.echo(text, nl=False)
+
+
+@cli.command()
+@click.argument("project", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--at", "rev", help="Fold the log as it was at this commit.")
 def status(project: str | None, as_json: bool, rev: str | None) -> None:
