@@ -145,12 +145,47 @@ def submit(spec: str) -> None:
 @cli.command()
 @click.argument("spec", required=False, type=click.Path())
 @click.option("--replay", is_flag=True, help="Answer from the committed transcripts, offline.")
-def run(spec: str | None, replay: bool) -> None:
+@click.option("--bundle", "bundle_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Also write what this run committed as a bundle for 'orch apply'.")
+def run(spec: str | None, replay: bool, bundle_dir: str | None) -> None:
     """Reconcile until the project completes (or all projects idle); Ctrl-C stops cleanly."""
+    ws = _workspace()
+    if bundle_dir:
+        from orchestrator.runtime.bundle import export_bundle
+
+        base = ws.repo.head()
+        try:
+            _run_and_summarise(ws, spec, replay)
+        finally:
+            manifest = export_bundle(ws, base, Path(bundle_dir))
+            click.echo(f"Bundle: {len(manifest['paths'])} file(s) in {bundle_dir}")
+        return
+    _run_and_summarise(ws, spec, replay)
+
+
+@cli.command(name="apply")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def apply_cmd(directory: str, as_json: bool) -> None:
+    """Check a plan's bundle against the current log, then commit all of it (or nothing)."""
+    from orchestrator.adapters.config_file import load_config
+    from orchestrator.adapters.output import print_json
+    from orchestrator.runtime.bundle import apply_bundle
+
+    ws = _workspace()
+    ws.repo.preflight()
+    done = apply_bundle(ws, Path(directory), load_config(ws.root))
+    if as_json:
+        print_json(done)
+    else:
+        click.echo(f"Applied {done['events']} event(s) and {done['files']} file(s)"
+                   f" ({done['already_applied']} already in the log)")
+
+
+def _run_and_summarise(ws: Any, spec: str | None, replay: bool) -> None:
     from orchestrator.adapters.output import LiveProgress
     from orchestrator.runtime.runner import run as run_engine
 
-    ws = _workspace()
     if sys.stdout.isatty():
         with LiveProgress() as live:
             report, projects = run_engine(ws, spec, replay=replay, echo=live.log,

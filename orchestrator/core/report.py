@@ -11,10 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.core.events import Event
+from orchestrator.core.text import clean, defuse_mentions
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
-_MENTION = re.compile(r"(?<![\w.`])@[A-Za-z0-9][A-Za-z0-9-]*(?:/[A-Za-z0-9_.-]+)?")
-"""A GitHub @mention (or team mention): shown as code, so nobody is notified."""
 _ENDS_ATTEMPT = {"qa.passed": "done", "qa.failed": "crit"}
 _TASK_TYPES = {"task.assigned", "task.started", "task.completed", "qa.requested", "qa.passed",
                "qa.failed", "task.decomposed"}
@@ -23,19 +21,14 @@ _TASK_TYPES = {"task.assigned", "task.started", "task.completed", "qa.requested"
 def text(value: object, limit: int = 120) -> str:
     """Text from the log made safe to show: no control or zero-width characters, `@` mentions
     defused, Markdown table and HTML characters escaped, cut to limit."""
-    out = _UNSAFE.sub(" ", str(value))
-    out = out.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-    out = " ".join(out.split())
-    out = out if len(out) <= limit else out[: limit - 1] + "…"
-    return _MENTION.sub(lambda m: f"`{m[0]}`", out.replace("`", "'"))
+    out = clean(value, limit).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return defuse_mentions(out)
 
 
 def _label(value: object, limit: int = 60) -> str:
     """Text for inside a Mermaid label: no quotes, colons, semicolons or brackets."""
-    out = _UNSAFE.sub(" ", str(value))
-    out = re.sub(r"[\"'`:;#{}\[\]()<>|&\\]", " ", out)
-    out = " ".join(out.split())
-    return (out if len(out) <= limit else out[: limit - 1] + "…") or "-"
+    out = re.sub(r"[\"'`:;#{}\[\]()<>|&\\@%]", " ", clean(value, 1000))
+    return clean(out, limit) or "-"
 
 
 def project_report(view: dict[str, Any], events: Sequence[Event]) -> str:
