@@ -15,8 +15,8 @@ from orchestrator.adapters.eventparse import event_path, serialize
 from orchestrator.adapters.git import GitRepo
 from orchestrator.core.events import Event, NewEvent
 from orchestrator.core.fold import apply_event
-from orchestrator.core.text import clean, defuse_mentions
 from orchestrator.core.state import ProjectState
+from orchestrator.core.text import clean, defuse_mentions
 from orchestrator.errors import ConcurrentUpdateError, GitError, UsageError
 from orchestrator.runtime.reader import LogReader
 
