@@ -26,11 +26,13 @@ def _workspace(use_cache: bool = True) -> Any:
 
 
 @cli.command()
-def init() -> None:
+@click.option("--github", is_flag=True,
+              help="Also write .github/workflows/orch.yml, which runs the team on Actions.")
+def init(github: bool) -> None:
     """Create the orch layout here (git-initialising the directory if needed)."""
     from orchestrator.runtime.workspace import Workspace
 
-    ws, created = Workspace.init(Path.cwd())
+    ws, created = Workspace.init(Path.cwd(), github=github)
     if created:
         click.echo(f"Initialised orch in {ws.root}: " + ", ".join(created))
     else:
