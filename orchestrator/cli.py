@@ -149,13 +149,15 @@ def submit(spec: str) -> None:
 @click.option("--replay", is_flag=True, help="Answer from the committed transcripts, offline.")
 @click.option("--bundle", "bundle_dir", type=click.Path(file_okay=False), metavar="DIR",
               help="Also write what this run committed as a bundle for 'orch apply'.")
-def run(spec: str | None, replay: bool, bundle_dir: str | None) -> None:
+@click.option("--since", "since", metavar="REV",
+              help="With --bundle: bundle every commit since REV (default: where the run began).")
+def run(spec: str | None, replay: bool, bundle_dir: str | None, since: str | None) -> None:
     """Reconcile until the project completes (or all projects idle); Ctrl-C stops cleanly."""
     ws = _workspace()
     if bundle_dir:
         from orchestrator.runtime.bundle import export_bundle
 
-        base = ws.repo.head()
+        base = ws.repo.resolve(since) if since else ws.repo.head()
         try:
             _run_and_summarise(ws, spec, replay)
         finally:
@@ -168,7 +170,10 @@ def run(spec: str | None, replay: bool, bundle_dir: str | None) -> None:
 @cli.command(name="apply")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def apply_cmd(directory: str, as_json: bool) -> None:
+@click.option("--author", type=(click.Choice(["accept", "request-changes"]), str),
+              default=None, metavar="COMMAND PROJECT",
+              help="What the spec's author asked this run for (its event may come in the bundle).")
+def apply_cmd(directory: str, as_json: bool, author: tuple[str, str] | None) -> None:
     """Check a plan's bundle against the current log, then commit all of it (or nothing)."""
     from orchestrator.adapters.config_file import load_config
     from orchestrator.adapters.output import print_json
@@ -176,7 +181,7 @@ def apply_cmd(directory: str, as_json: bool) -> None:
 
     ws = _workspace()
     ws.repo.preflight()
-    done = apply_bundle(ws, Path(directory), load_config(ws.root))
+    done = apply_bundle(ws, Path(directory), load_config(ws.root), author)
     if as_json:
         print_json(done)
     else:

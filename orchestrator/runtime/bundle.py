@@ -78,10 +78,16 @@ class _Checked:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
-def apply_bundle(ws: Workspace, src: Path, config: Config) -> dict[str, Any]:
+AUTHOR_TYPES = {"accept": "project.accepted", "request-changes": "project.changes_requested"}
+
+
+def apply_bundle(ws: Workspace, src: Path, config: Config,
+                 author: tuple[str, str] | None = None) -> dict[str, Any]:
     """Check the whole bundle against the current log; then write it in one commit.
 
-    Applying a bundle twice writes it once: events whose ids the log holds are skipped."""
+    Applying a bundle twice writes it once: events whose ids the log holds are skipped.
+    author is (command, project) of what the spec's author asked this run for: the one
+    event of the bundle that may name no causation (the plan job cannot forge it)."""
     checked = _read(src)
     settings = FlowSettings(max_review_rounds=config.max_review_rounds,
                             max_qa_rework=config.max_qa_rework, loop_guard=config.loop_guard)
@@ -90,7 +96,8 @@ def apply_bundle(ws: Workspace, src: Path, config: Config) -> dict[str, Any]:
     for project, events in checked.events.items():
         current = ws.reader.states([project])[project] if project in known else None
         logged = {e.id for e in ws.reader.events(project)} if project in known else set()
-        fresh[project] = _check_events(project, events, current, logged, settings)
+        allowed = AUTHOR_TYPES.get(author[0], "") if author and author[1] == project else ""
+        fresh[project] = _check_events(project, events, current, logged, settings, allowed)
     for path in checked.files:
         if _project_of(path) not in checked.events:
             raise BundleRefused(f"bundle file {path}: no event of the bundle's project "
@@ -197,7 +204,8 @@ def _check_artifact(path: str) -> None:
 
 
 def _check_events(project: str, events: list[Event], current: ProjectState | None,
-                  logged: set[str], settings: FlowSettings) -> list[Event]:
+                  logged: set[str], settings: FlowSettings, author_type: str = ""
+                  ) -> list[Event]:
     """The bundle's events of one project that the log does not hold yet, each checked:
     its causation is an event of the log whose reaction is pending, or an earlier event of
     the bundle; and it folds into the state without a finding."""
@@ -220,8 +228,11 @@ def _check_events(project: str, events: list[Event], current: ProjectState | Non
                                     "current log is waiting for (done already, or never "
                                     "called for)")
             reactions_seen.add(key)
+        elif not cause and event.type == author_type and event.actor == "spec":
+            author_type = ""  # what the author asked for, once
         elif not cause and event.type != "project.created":
-            raise BundleRefused(f"{where}: names no causation")
+            raise BundleRefused(f"{where}: names no causation (only what the author asked "
+                                "this run for may)")
         seq += 1
         placed = event.model_copy(update={"seq": seq})
         if not apply_event(state, placed):
