@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -30,6 +30,39 @@ class Prompt:
 
 
 @dataclass(frozen=True)
+class RequirementFact:
+    id: str
+    text: str
+    area: str = "general"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a call is about, as data: the simulated team reads these where a model reads the
+    rendered brief, so neither has to parse the other's prose."""
+
+    values: Mapping[str, str | int | tuple[str, ...]] = field(default_factory=dict)
+    requirements: tuple[RequirementFact, ...] = ()
+    expected_files: tuple[str, ...] = ()
+    """Relative to the squad's folder."""
+    files: Mapping[str, str] = field(default_factory=dict)
+    """Files shown to the call (relative to the squad's folder) and their text."""
+    findings: tuple[str, ...] = ()
+
+    def text(self, key: str, default: str = "") -> str:
+        value = self.values.get(key, default)
+        return value if isinstance(value, str) else default
+
+    def number(self, key: str, default: int) -> int:
+        value = self.values.get(key, default)
+        return value if isinstance(value, int) else default
+
+    def names(self, key: str) -> tuple[str, ...]:
+        value = self.values.get(key, ())
+        return value if isinstance(value, tuple) else ()
+
+
+@dataclass(frozen=True)
 class CallMeta:
     """Who asks and about what: for budgets, transcripts, alerts and deterministic choices."""
 
@@ -38,6 +71,7 @@ class CallMeta:
     kind: str
     subject: str = ""
     prompt_version: str = ""
+    facts: Facts = field(default_factory=Facts)
 
 
 @dataclass(frozen=True)

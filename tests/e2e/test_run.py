@@ -26,8 +26,14 @@ llm:
   offline:
     seed: 7
     qa_fail_rate: 0.35
+    rework_fail_rate: 0.3
     blocker_rate: 0.2
     dependency_request_rate: 1.0
+qa:
+  languages:
+    python:  # the venv's pytest plugins cost ~2 s a start; generated tests need none
+      detect: ["**/test_*.py"]
+      command: "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 pytest -q -p no:cacheprovider {files}"
 """
 
 
