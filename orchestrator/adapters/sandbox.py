@@ -58,7 +58,8 @@ def base_env(extra: Mapping[str, str]) -> dict[str, str]:
     path = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent),
                                           *os.environ.get("PATH", "/usr/bin:/bin").split(":")]))
     return {"PATH": path, "HOME": "/tmp/orch-home", "LANG": "C.UTF-8", "CI": "true",
-            "NO_COLOR": "1", "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": "/tmp", **extra}
+            "NO_COLOR": "1", "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": "/tmp",
+            "CHECKPOINT_DISABLE": "1", **extra}
 
 
 class Bubblewrap:
@@ -115,21 +116,22 @@ class NoSandbox(Exception):
     """No sandbox can be had here: generated code is not run."""
 
 
-def open_sandbox(kind: str) -> Sandbox:
-    """The configured sandbox, or NoSandbox saying why and what to do."""
+def open_sandbox(kind: str, search_path: str | None = None) -> Sandbox:
+    """The configured sandbox, or NoSandbox saying why and what to do. `search_path` is
+    where to look for bwrap (default: PATH)."""
     if kind == "none":
         return Unconfined()
-    problem = _bwrap_problem()
-    if problem:
+    found = shutil.which("bwrap", path=search_path)
+    problem = _bwrap_problem(found)
+    if problem or not found:
         raise NoSandbox(f"{problem}; install bubblewrap (apt-get install bubblewrap) or set "
                         f"qa.sandbox: none to run generated code unconfined")
-    return Bubblewrap(shutil.which("bwrap") or "bwrap")
+    return Bubblewrap(found)
 
 
 @cache
-def _bwrap_problem() -> str:
+def _bwrap_problem(found: str | None) -> str:
     """Empty when bubblewrap works here; probed once per process by running `true` in it."""
-    found = shutil.which("bwrap")
     if not found:
         return "no sandbox: bwrap is not installed"
     argv = Bubblewrap(found).argv("true", ".", Limits(10, 256, 64), {}, None)

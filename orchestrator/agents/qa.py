@@ -32,9 +32,10 @@ def review(ctx: AgentContext, r: Reaction) -> AgentOutput:
     texts = {path: ctx.read_text(path) for path in mine}
     missing = [path for path, text in texts.items() if text is None]
     tree = _project_tree(ctx, s, task)
-    squad_files = [rel.removeprefix(f"{task.module}/") for rel in tree
-                   if rel.startswith(f"{task.module}/")]
-    checks = plan_checks(ctx.config.qa, task.module, squad_files)
+    # Checks aim at this task's files (the same files, the same commands, however the other
+    # tasks' timing fell); they run on the whole tree, so a clash with passed work shows.
+    own = [squad_relative(s, task, p) for p, t in texts.items() if t is not None]
+    checks = plan_checks(ctx.config.qa, task.module, own)
     if ctx.run_checks is not None:
         outcomes = ctx.run_checks(s.id, tree, checks)
     else:

@@ -44,8 +44,8 @@ def tool_of(command: str) -> str:
 
 
 def plan_checks(qa: QaConfig, squad: str, squad_files: Sequence[str]) -> list[PlannedCheck]:
-    """Per language, the checks that apply to the squad's files (paths relative to the
-    squad's folder), then the squad's own checks from config."""
+    """Per language, the checks that apply to these files (paths relative to the squad's
+    folder), then the squad's own checks from config."""
     planned: list[PlannedCheck] = []
     for name, lang in sorted(qa.language_checks().items()):
         hits = sorted(f"{squad}/{f}" for f in squad_files

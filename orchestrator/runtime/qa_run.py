@@ -3,6 +3,7 @@ each whether it passed, failed or could not run (and why)."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -14,6 +15,19 @@ from orchestrator.core.events import CheckOutcome
 from orchestrator.core.verdict import PlannedCheck
 
 MISSING_TOOL = "orch: tool not installed:"
+# What differs between two runs of the same code: timings, addresses, the copy's folder.
+_NOISE = ((re.compile(r"\d+\.\d+\s?m?s\b"), "<time>"),
+          (re.compile(r"duration_ms:? [\d.]+"), "duration_ms <time>"),
+          (re.compile(r"\b0x[0-9a-f]{6,}\b"), "0x…"))
+
+
+def steady(output: str, tree: Path) -> str:
+    """A run's output with what varies between identical runs masked, so the same code gets
+    the same findings (and the same events) every time."""
+    output = output.replace(str(tree), ".")
+    for pattern, mask in _NOISE:
+        output = pattern.sub(mask, output)
+    return output
 
 
 def limits_of(qa: QaConfig, timeout_s: float | None = None) -> Limits:
@@ -61,7 +75,7 @@ class CheckRunner:
             lay_out(tree, files)
             run = sandbox.run(guarded, tree, ".", limits_of(self.qa),
                               {"ORCH_PROJECT": project}, self.qa.max_output_bytes)
-        out = run.output.strip()
+        out = steady(run.output, tree).strip()
         if run.timed_out:
             return CheckOutcome(name=check.name, status="failed", command=check.command,
                                 detail=f"stopped: still running after {self.qa.timeout_s:g}s"

@@ -95,15 +95,19 @@ def derive(texts: Sequence[str], title: str = "") -> Behaviour:
     """The behaviour of the code that would meet these requirement texts."""
     text = " ".join(texts) or title
     words = content_words(text)
-    verbs = {w for w in words} | {w.lower() for w in _WORD.findall(text)}
+    verbs = {form for w in _WORD.findall(text) for form in _forms(w.lower())}
     all_verbs = {v for vs in VERBS.values() for v in vs}
     nouns = [singular(w) for w in words if w not in all_verbs and not _NOT_NOUN.match(w)]
     # The thing is what the verbs act on: the first noun after each verb, most often first.
     acted_on = []
     for i, w in enumerate(words[:-1]):
         if w in all_verbs:
-            after = [n for n in words[i + 1:i + 3] if singular(n) in nouns]
-            acted_on += [singular(after[0])] if after else []
+            run = []  # a compound's head is its last noun: "seed tray" -> tray
+            for n in words[i + 1:i + 3]:
+                if singular(n) not in nouns:
+                    break
+                run.append(singular(n))
+            acted_on += run[-1:]
     pool = acted_on or nouns
     counts = Counter(pool)
     thing = max(counts, key=lambda w: (counts[w], -pool.index(w))) if counts else slug(title)
@@ -129,6 +133,15 @@ def derive(texts: Sequence[str], title: str = "") -> Behaviour:
         operations.append("validate")
     return Behaviour(thing=slug(thing), fields=tuple(fields[:6]), choices=choices[:8],
                      choice_field=choice_field, limit=_limit(text), operations=tuple(operations))
+
+
+def _forms(word: str) -> set[str]:
+    """A word and its bare forms: counts, counted -> count (so verbs match however inflected)."""
+    forms = {word}
+    for suffix in ("s", "es", "ed", "d", "ing"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            forms.add(word[:-len(suffix)])
+    return forms
 
 
 def _limit(text: str) -> Limit | None:

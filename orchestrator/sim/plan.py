@@ -213,7 +213,7 @@ def _proposal_text(ctx: CallContext) -> str:
 
 
 def parse_squads(text: str) -> list[SquadProposal]:
-    """Squads of a proposal as written: a table with a `squad` column, or `- name: ...` lines."""
+    """Squads of a proposal as written: a table headed `squad`, or `- name: ...` lines."""
     squads: dict[str, SquadProposal] = {}
     header: list[str] = []
     for line in text.splitlines():

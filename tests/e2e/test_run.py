@@ -81,6 +81,27 @@ def test_a_committed_spec_runs_to_completion_with_every_branch(tmp_path: Path) -
               "devops.deployed", "monitor.alert", "block.reported", "block.resolved",
               "pm.cto.dependency_request", "project.completed"}
     assert source <= types
+    project = repo / "project" / "task-tracker"
+    log = json.loads(run_orch(repo, "log", "--json").stdout)
+    # Every check QA reports as passed passes again when a person reruns it from the
+    # project's folder; nothing it did not run is reported as passed.
+    reran = 0
+    for e in (e for e in log if e["type"] == "qa.passed"):
+        for check in e["payload"]["checks"]:
+            assert check["status"] in ("passed", "not_run")
+            if check["status"] == "passed":
+                again = subprocess.run(check["command"], shell=True, cwd=project,
+                                       capture_output=True, text=True, timeout=120)
+                assert again.returncode == 0, check["command"] + again.stdout + again.stderr
+                reran += 1
+    assert reran >= 10
+    # A failed test is named in qa.failed and reaches the Dev's rework as its findings.
+    failed = [e for e in log if e["type"] == "qa.failed"]
+    assert failed and all(any(re.search(r"\btest", f) for f in e["payload"]["findings"])
+                          for e in failed)
+    reworks = {e["payload"]["task_id"]: e["payload"]["findings"] for e in log
+               if e["type"] == "task.assigned" and e["payload"]["reason"] == "rework"}
+    assert all(reworks.get(e["payload"]["task_id"]) for e in failed)
     tasks = view["tasks"]
     assert any(t["status"] == "passed" and t["attempt"] > 1 for t in tasks)
     exhausted = {t["module"] for t in tasks if t["status"] == "rework_exhausted"}
