@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import run_orch
+from tests.support.sandbox import needs_sandbox
 
 SPEC = resources.files("orchestrator.examples").joinpath("task-tracker.md").read_text()
 KNOBS = """\
@@ -69,6 +70,7 @@ def artifacts(repo: Path) -> dict[str, bytes]:
     return {p.relative_to(base).as_posix(): p.read_bytes() for p in base.rglob("*") if p.is_file()}
 
 
+@needs_sandbox  # QA's failures are its checks' failures: without a sandbox none run
 def test_a_committed_spec_runs_to_completion_with_every_branch(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "a")
     out = run_orch(repo, "run").stdout

@@ -9,8 +9,10 @@ import pytest
 
 from orchestrator.adapters.sandbox import NoSandbox, open_sandbox
 from orchestrator.core.config import QaConfig, SquadCheck
+from orchestrator.core.events import CheckOutcome
 from orchestrator.core.verdict import PlannedCheck, plan_checks
 from orchestrator.runtime.qa_run import CheckRunner
+from tests.support.sandbox import needs_sandbox
 
 MODULE = "def double(n):\n    return 2 * n\n"
 LOAD = ("import importlib.util, pathlib\n"
@@ -26,19 +28,11 @@ HOSTILE = {
 }
 
 
-def bwrap_works() -> bool:
-    try:
-        open_sandbox("bwrap")
-    except NoSandbox:
-        return False
-    return True
+pytestmark = needs_sandbox
 
 
-pytestmark = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap (bwrap) is not usable "
-                                "here; .ci/run installs it where it can")
-
-
-def run(files: dict[str, str], qa: QaConfig, squad_files: list[str] | None = None):  # type: ignore[no-untyped-def]
+def run(files: dict[str, str], qa: QaConfig,
+        squad_files: list[str] | None = None) -> list[CheckOutcome]:
     checks = plan_checks(qa, "core", squad_files or [f.removeprefix("core/") for f in files])
     return CheckRunner(qa).run("p", files, checks)
 
