@@ -116,6 +116,12 @@ class QaConfig(_Strict):
         return [*self.checks.get("*", []), *self.checks.get(squad, [])]
 
 
+class GitSettings(_Strict):
+    verify: bool = True
+    """Run the repository's pre-commit and commit-msg hooks on orch's commits; false skips
+    them, as `git commit --no-verify` does."""
+
+
 class Config(_Strict):
     max_review_rounds: int = Field(default=3, ge=1, le=10)
     max_qa_rework: int = Field(default=2, ge=0, le=20)
@@ -125,4 +131,5 @@ class Config(_Strict):
     loop_guard: int = Field(default=5000, ge=10)
     deploy: DeployConfig = DeployConfig()
     qa: QaConfig = QaConfig()
+    git: GitSettings = GitSettings()
     llm: LlmConfig = LlmConfig()
