@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import run_orch
-from tests.support.sandbox import needs_sandbox
+from tests.support.sandbox import FAST_QA_YAML, needs_sandbox
 
 SPEC = resources.files("orchestrator.examples").joinpath("task-tracker.md").read_text()
 KNOBS = """\
@@ -30,19 +30,15 @@ llm:
     rework_fail_rate: 0.3
     blocker_rate: 0.2
     dependency_request_rate: 1.0
-qa:
-  languages:
-    python:  # the venv's pytest plugins cost ~2 s a start; generated tests need none
-      detect: ["**/test_*.py"]
-      command: "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 pytest -q -p no:cacheprovider {files}"
-"""
+""" + FAST_QA_YAML
 
 
 def make_repo(path: Path, config: str = KNOBS) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     run_orch(path, "init")
     (path / "specs" / "task-tracker.md").write_text(SPEC)
-    (path / ".orchestrator" / "config.yaml").write_text(config)
+    (path / ".orchestrator" / "config.yaml").write_text(
+        config if "qa:" in config else config + FAST_QA_YAML)
     subprocess.run(["git", "add", "-A"], cwd=path, check=True)
     subprocess.run(["git", "commit", "-qm", "spec and config"], cwd=path, check=True)
     return path

@@ -19,3 +19,17 @@ needs_sandbox = pytest.mark.skipif(
     bool(sandbox_problem()),
     reason=f"{sandbox_problem()} (make test / .ci/run install bubblewrap where root or sudo "
            f"and apt-get are at hand)")
+
+
+# The test venv's pytest plugins (hypothesis, anyio) cost ~2 s at every start of pytest, and
+# the simulated team's tests need none: e2e runs (dozens of QA checks each) turn them off.
+FAST_PYTEST = "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 pytest -q -p no:cacheprovider {files}"
+FAST_QA: dict[str, object] = {"languages": {"python": {"detect": ["**/test_*.py"],
+                                                       "command": FAST_PYTEST}}}
+FAST_QA_YAML = f"""\
+qa:
+  languages:
+    python:
+      detect: ["**/test_*.py"]
+      command: "{FAST_PYTEST}"
+"""
