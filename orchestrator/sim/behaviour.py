@@ -97,17 +97,26 @@ def derive(texts: Sequence[str], title: str = "") -> Behaviour:
     words = content_words(text)
     verbs = {form for w in _WORD.findall(text) for form in _forms(w.lower())}
     all_verbs = {v for vs in VERBS.values() for v in vs}
-    nouns = [singular(w) for w in words if w not in all_verbs and not _NOT_NOUN.match(w)]
+    def is_verb(w: str) -> bool:
+        return bool(_forms(w) & all_verbs)
+
+    nouns = [singular(w) for w in words if not is_verb(w) and not _NOT_NOUN.match(w)]
     # The thing is what the verbs act on: the first noun after each verb, most often first.
     acted_on = []
-    for i, w in enumerate(words[:-1]):
-        if w in all_verbs:
-            run = []  # a compound's head is its last noun: "seed tray" -> tray
-            for n in words[i + 1:i + 3]:
-                if singular(n) not in nouns:
-                    break
-                run.append(singular(n))
-            acted_on += run[-1:]
+    tokens = [t.lower() for t in _WORD.findall(text)]
+    noun_set = set(nouns)
+    for i, w in enumerate(tokens):
+        if not is_verb(w):
+            continue
+        rest = tokens[i + 1:]
+        while rest and rest[0] in STOP:  # past "a", "the", "each", ...
+            rest = rest[1:]
+        run = []  # adjacent nouns make a compound whose head is the last: "seed tray" -> tray
+        for n in rest[:2]:
+            if singular(n) not in noun_set or n in STOP:
+                break
+            run.append(singular(n))
+        acted_on += run[-1:]
     pool = acted_on or nouns
     counts = Counter(pool)
     thing = max(counts, key=lambda w: (counts[w], -pool.index(w))) if counts else slug(title)
