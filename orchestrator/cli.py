@@ -132,12 +132,16 @@ def submit(spec: str) -> None:
 @cli.command()
 @click.argument("spec", required=False, type=click.Path())
 @click.option("--replay", is_flag=True, help="Answer from the committed transcripts, offline.")
-def run(spec: str | None, replay: bool) -> None:
+@click.option("--dry-run", is_flag=True, help="List the specs that would start, and the cost.")
+def run(spec: str | None, replay: bool, dry_run: bool) -> None:
     """Reconcile until the project completes (or all projects idle); Ctrl-C stops cleanly."""
     from orchestrator.adapters.output import LiveProgress
     from orchestrator.runtime.runner import run as run_engine
 
     ws = _workspace()
+    if dry_run:
+        _dry_run(ws)
+        return
     if sys.stdout.isatty():
         with LiveProgress() as live:
             report, projects = run_engine(ws, spec, replay=replay, echo=live.log,
@@ -145,6 +149,17 @@ def run(spec: str | None, replay: bool) -> None:
     else:
         report, projects = run_engine(ws, spec, replay=replay, echo=click.echo)
     _summary(ws, report, projects)
+
+
+def _dry_run(ws: Any) -> None:
+    from orchestrator.adapters.config_file import load_config
+    from orchestrator.runtime.preview import preview_specs
+
+    previews = preview_specs(ws, load_config(ws.root))
+    starting = [p for p in previews if p.starts]
+    for p in previews:
+        click.echo(f"{'would start' if p.starts else 'skipped':<12} {p.path}: {p.note}")
+    click.echo(f"{len(starting)} spec(s) would start a project; nothing was written")
 
 
 def _summary(ws: Any, report: Any, projects: list[str]) -> None:

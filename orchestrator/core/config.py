@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict: `parallelism: true` or `lease_s: "600"` is a mistake to name, not to coerce.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 class OfflineConfig(_Strict):
@@ -61,6 +62,11 @@ class DeployConfig(_Strict):
     timeout_s: float = Field(default=300, gt=0)
 
 
+class SpecsConfig(_Strict):
+    ignore: list[str] = ["specs/archive/"]
+    """Folders under specs/ whose files never start a project."""
+
+
 class Config(_Strict):
     max_review_rounds: int = Field(default=3, ge=1, le=10)
     max_qa_rework: int = Field(default=2, ge=0, le=20)
@@ -69,4 +75,5 @@ class Config(_Strict):
     lease_s: int = Field(default=600, ge=1)
     loop_guard: int = Field(default=5000, ge=10)
     deploy: DeployConfig = DeployConfig()
+    specs: SpecsConfig = SpecsConfig()
     llm: LlmConfig = LlmConfig()

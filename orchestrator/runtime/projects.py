@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.adapters.clock import new_ulid
 from orchestrator.adapters.eventfiles import EVENTS_DIR
 from orchestrator.core import events as ev
+from orchestrator.core.config import Config
+from orchestrator.core.specs import SPECS_DIR, project_id_for, spec_size_error, why_not_a_spec
 from orchestrator.core.state import ProjectStatus
 from orchestrator.errors import ProjectNotFoundError, UsageError
 from orchestrator.runtime.workspace import Workspace
-
-SPECS_DIR = "specs"
 
 
 def spec_title_and_author(text: str) -> tuple[str, str]:
@@ -22,12 +24,7 @@ def spec_title_and_author(text: str) -> tuple[str, str]:
 
 
 def _project_id(ws: Workspace, spec_path: str) -> str:
-    stem = re.sub(r"[^a-z0-9]+", "-", Path(spec_path).stem.lower()).strip("-")[:50] or "project"
-    taken = set(ws.reader.projects())
-    candidate, n = stem, 2
-    while candidate in taken:
-        candidate, n = f"{stem}-{n}", n + 1
-    return candidate
+    return project_id_for(spec_path, set(ws.reader.projects()))
 
 
 def claimed_specs(ws: Workspace) -> dict[str, str]:
@@ -44,16 +41,48 @@ def create_project(ws: Workspace, spec_path: str, text: str, commit: str) -> str
     return project
 
 
-def adopt_specs(ws: Workspace) -> list[str]:
-    """Committed specs under specs/ that no project claims yet become projects."""
+@dataclass(frozen=True)
+class SpecCandidate:
+    """A committed file under specs/ that no project claims: why it is not a spec, or why
+    the spec is refused (over the size limit), if either."""
+
+    path: str
+    text: str
+    size: int
+    skipped: str | None
+    refused: str | None
+
+
+def unclaimed_specs(ws: Workspace, config: Config) -> tuple[str | None, list[SpecCandidate]]:
+    """HEAD and the committed files under specs/ that no project claims yet."""
     head = ws.repo.head()
     if head is None:
-        return []
+        return None, []
     claimed = claimed_specs(ws)
-    created = []
+    found = []
     for path, data in ws.repo.read_tree_files(head, SPECS_DIR):
-        if path.endswith(".md") and path not in claimed:
-            created.append(create_project(ws, path, data.decode("utf-8", "replace"), head))
+        if path in claimed or path.endswith("/.gitkeep"):
+            continue
+        text = data.decode("utf-8", "replace")
+        found.append(SpecCandidate(path, text, len(data),
+                                   why_not_a_spec(path, text, config.specs.ignore),
+                                   spec_size_error(path, len(data))))
+    return head, found
+
+
+def adopt_specs(ws: Workspace, config: Config,
+                echo: Callable[[str], None] = lambda _: None) -> list[str]:
+    """Committed specs under specs/ that no project claims yet become projects; a spec over
+    the size limit is named in one line and left alone."""
+    head, candidates = unclaimed_specs(ws, config)
+    created = []
+    for c in candidates:
+        if c.skipped is not None or head is None:
+            continue
+        if c.refused is not None:
+            echo(f"Skipped: {c.refused}")
+        else:
+            created.append(create_project(ws, c.path, c.text, head))
     return created
 
 
@@ -72,6 +101,9 @@ def submit(ws: Workspace, spec: str) -> tuple[str, bool]:
     if rel in claimed:
         return claimed[rel], False
     data = path.read_bytes()
+    too_large = spec_size_error(rel, len(data))
+    if too_large:
+        raise UsageError(too_large)
     head = ws.repo.head()
     committed = dict(ws.repo.read_tree_files(head, rel)) if head else {}
     if committed.get(rel) != data:

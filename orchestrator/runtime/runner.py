@@ -20,7 +20,7 @@ from orchestrator.adapters.config_file import load_config
 from orchestrator.agents.provider import Provider
 from orchestrator.core.config import Config
 from orchestrator.core.state import ProjectState
-from orchestrator.errors import OrchError, UsageError
+from orchestrator.errors import ConfigError, GitError, OrchError, UsageError
 from orchestrator.runtime.artifacts import TRANSCRIPTS_DIR
 from orchestrator.runtime.engine import Engine, RunReport, project_done
 from orchestrator.runtime.projects import adopt_specs, submit
@@ -107,7 +107,7 @@ def run(ws: Workspace, spec: str | None = None, *, replay: bool = False,
         if spec is not None:
             target, new = submit(ws, spec)
             echo(f"{'Submitted' if new else 'Resuming'} {spec} as project '{target}'")
-        for project in adopt_specs(ws):
+        for project in adopt_specs(ws, config, echo):
             echo(f"Picked up a committed spec as project '{project}'")
         engine = Engine(ws, config, provider, echo=echo, progress=progress)
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -165,14 +165,23 @@ def watch(ws: Workspace, *, echo: Callable[[str], None] = print, poll_s: float =
     try:
         with ChangeWatch([ws.root / "specs", ws.root / EVENTS_DIR]) as changes:
             while not stop.is_set():
+                # HEAD is read before the pass reads the tree: a commit that lands during
+                # the pass (a spec written, then committed) is seen as a moved HEAD below.
+                # The file watch alone misses it: the write wakes a pass that finds the spec
+                # not yet committed, and the commit itself only writes under .git/.
+                seen = ws.repo.head()
                 ws.reader.invalidate()
-                report, _ = run(ws, echo=echo)
+                try:
+                    report, _ = run(ws, echo=echo)
+                except (GitError, ConfigError) as exc:  # a person's concurrent commit, a bad
+                    echo(f"Error: {exc}; watching on")  # config being edited: try again later
+                    report = None
                 passes += 1
-                if report.stopped:
+                if report is not None and report.stopped:
                     break
                 deadline = time.monotonic() + poll_s
                 while not stop.is_set() and time.monotonic() < deadline:
-                    if changes.wait(0.5):
+                    if changes.wait(0.5) or ws.repo.head() != seen:
                         break
     finally:
         if threading.current_thread() is threading.main_thread():
