@@ -225,7 +225,9 @@ def request_changes(project: str, message: str) -> None:
     """The spec's author asks for changes: another round of work on the same project."""
     from orchestrator.runtime.projects import request_changes as ask_changes
 
-    event = ask_changes(_workspace(), project, message)
+    event, note = ask_changes(_workspace(), project, message)
+    if note:
+        click.echo(f"Note: {note}", err=True)
     click.echo(f"Changes requested on '{project}' (event {event.id}); 'orch run' starts "
                "the next round")
 

@@ -41,6 +41,20 @@ class AgentContext:
     """A role's system prompt, handed in by the runtime (agents never read files)."""
     run_deploy: Callable[[str, str, list[str]], SmokeTest] | None = None
     """Runs the configured deploy command for (project, squad, artifacts), if there is one."""
+    read_committed: Callable[[str, str], str | None] | None = None
+    """Reads a file as committed at a commit (path, sha); None when absent there."""
+
+
+def spec_text(ctx: AgentContext) -> str | None:
+    """The project's spec as committed at its spec_ref, never the working tree: an edit
+    not yet committed is never built. A project without a commit (made by hand) reads the
+    tree."""
+    s = ctx.state
+    if not s.spec_path:
+        return None
+    if s.spec_commit and ctx.read_committed is not None:
+        return ctx.read_committed(s.spec_path, s.spec_commit)
+    return ctx.read_text(s.spec_path)
 
 
 @dataclass

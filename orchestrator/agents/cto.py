@@ -15,6 +15,7 @@ from orchestrator.agents.base import (
     docs_path,
     facts,
     requirements_block,
+    spec_text,
 )
 from orchestrator.agents.outputs import (
     DependencyAnswer,
@@ -23,32 +24,64 @@ from orchestrator.agents.outputs import (
     SpecReviewOutput,
 )
 from orchestrator.core import events as ev
+from orchestrator.core.checks import missing_from_review, requirement_key, spec_requirement_ids
 from orchestrator.core.flow import Reaction
 from orchestrator.core.messages import Brief
+from orchestrator.core.requirements import (
+    SpecItem,
+    assign_requirement_ids,
+    requirement_changes,
+    section_areas,
+)
+from orchestrator.core.specs import slug
 from orchestrator.core.state import ModuleStatus
 
 _SQUAD_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
 def review_spec(ctx: AgentContext, r: Reaction) -> AgentOutput:
+    """The spec as committed at spec_ref, understood; ids assigned (and kept across rounds)
+    when the spec gives none. A change round reviews again and names what moved."""
     s = ctx.state
-    spec = ctx.read_text(s.spec_path) if s.spec_path else None
+    spec = spec_text(ctx)
     if spec is None:
         spec = f"# {s.title or s.id}\n\n(No spec file; the project was created by hand.)\n"
+    previous = {rid: d.get("text", "") for rid, d in s.requirement_details.items()}
+    assigned = assign_requirement_ids(spec, previous if s.ids_assigned else None)
+    context = [facts(project=s.id, round=s.round, spec_ref=s.spec_ref or "-")]
+    if assigned:
+        areas = section_areas(assigned)
+        context.append("## Requirements (the spec gives no ids: these are assigned, keep them)\n"
+                       + "\n".join(f"- {a.id}" + (f" ({_area(areas[a.id])})" if areas[a.id]
+                                                   else "") + f": {a.text}" for a in assigned))
+    context.append(f"## Spec: {s.spec_path or s.id}\n{spec}")
     out = AgentOutput()
     brief = Brief(
-        task="Review the spec: restate it as understood, list every FR-/NFR- requirement "
-             "with its area, and note open questions.",
-        context=f"{facts(project=s.id, round=s.round)}\n\n## Spec: {s.spec_path}\n{spec}",
+        task="Review the spec: restate it as understood, list every requirement with its id "
+             "and its area of work (in the spec's words), and note open questions.",
+        context="\n\n".join(context),
         expected_return="The spec as understood, its requirements, areas and open questions.",
     )
     review = ask(ctx, r, "cto", brief, SpecReviewOutput, out)
-    details = _unique_requirements(review)
+    details = _reviewed_requirements(review, assigned)
+    expected = [a.id for a in assigned] or spec_requirement_ids(spec)
+    missing = missing_from_review(expected, [d.id for d in details])
+    if missing:
+        raise AgentFailure("invalid_output", "spec review misses requirements the spec lists: "
+                           + ", ".join(missing[:20]))
     if not details:
         raise AgentFailure("invalid_output", "spec review found no requirements")
-    doc = out.write(docs_path(s.id, "spec-review.md"), review.understood_spec_markdown)
+    name = "spec-review.md" if s.round == 1 else f"spec-review-round{s.round}.md"
+    doc = out.write(docs_path(s.id, name),
+                    _review_document(review.understood_spec_markdown, details, bool(assigned)))
+    added, changed, removed = ([], [], []) if s.round == 1 else requirement_changes(
+        previous, {d.id: d.text for d in details})
     out.emit(r, ev.SpecReviewed(summary=review.summary[:2000], requirements=[d.id for d in details],
-                                details=details, doc=doc.ref), links=[doc])
+                                details=details, doc=doc.ref, round=s.round,
+                                ids_assigned=bool(assigned), added=added, changed=changed,
+                                removed=removed), links=[doc])
+    if s.round > 1:
+        return out  # the squads stay; the flow replans them with what changed
     engineer_brief = Brief(
         task="Propose the squads (one per area of work) that will build this spec, with the "
              "squads each depends on and the requirements each delivers.",
@@ -61,14 +94,40 @@ def review_spec(ctx: AgentContext, r: Reaction) -> AgentOutput:
     return out
 
 
-def _unique_requirements(review: SpecReviewOutput) -> list[ev.RequirementRef]:
+def _reviewed_requirements(review: SpecReviewOutput,
+                           assigned: list[SpecItem]) -> list[ev.RequirementRef]:
+    """The model's requirements with usable ids, first use of an id wins. With assigned ids,
+    the spec's own words stand for any the model left out: the CTO assigned them itself."""
     seen: dict[str, ev.RequirementRef] = {}
+    allowed = {a.id for a in assigned}
     for item in review.requirements:
-        rid = item.id.strip().upper()
-        if re.match(r"^N?FR-[A-Z0-9.]+$", rid) and rid not in seen:
-            seen[rid] = ev.RequirementRef(id=rid, area=item.area.strip().lower() or "general",
+        rid = requirement_key(item.id)
+        usable = rid in allowed if assigned else bool(re.match(r"^N?FR-[A-Z0-9.]+$", rid))
+        if usable and rid not in seen:
+            seen[rid] = ev.RequirementRef(id=rid, area=_area(item.area),
                                           text=item.text.strip()[:1000])
-    return list(seen.values())
+    if not assigned:
+        return list(seen.values())
+    areas = section_areas(assigned)
+    return [seen.get(a.id) or ev.RequirementRef(id=a.id, area=_area(areas[a.id]), text=a.text)
+            for a in assigned]
+
+
+def _area(text: str) -> str:
+    """An area as a squad-name-like word: the spec's own words, transliterated."""
+    return slug(text, 40) or "general"
+
+
+def _review_document(markdown: str, details: list[ev.RequirementRef], assigned: bool) -> str:
+    """The understood spec, and always the requirement ids it was reviewed with."""
+    lines = [markdown.rstrip(), "", "## Requirement ids", ""]
+    if assigned:
+        lines += ["The spec gives no FR-/NFR- ids: these were assigned by the CTO and are "
+                  "kept in later rounds.", ""]
+    lines += ["| id | area | requirement |", "|---|---|---|"]
+    lines += [f"| {d.id} | {d.area} | {' '.join(d.text.split()).replace('|', '/')} |"
+              for d in details]
+    return "\n".join(lines) + "\n"
 
 
 def decide_proposal(ctx: AgentContext, r: Reaction) -> AgentOutput:

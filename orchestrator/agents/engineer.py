@@ -10,6 +10,7 @@ from orchestrator.agents.base import (
     docs_path,
     facts,
     requirements_block,
+    spec_text,
 )
 from orchestrator.agents.cto import sanitize_squads
 from orchestrator.agents.outputs import ProposalOutput
@@ -21,7 +22,7 @@ from orchestrator.core.messages import Brief
 def propose(ctx: AgentContext, r: Reaction) -> AgentOutput:
     s = ctx.state
     rnd = s.review_round
-    spec = ctx.read_text(s.spec_path) if s.spec_path else None
+    spec = spec_text(ctx)
     sections = [facts(project=s.id, round=rnd), requirements_block(s)]
     if spec:
         sections.append(f"## Spec: {s.spec_path}\n{spec}")

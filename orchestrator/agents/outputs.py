@@ -22,9 +22,11 @@ class ResultOut(_Out):
 
 
 class RequirementItem(_Out):
-    id: str = Field(description="FR-n or NFR-n as written in the spec.")
+    id: str = Field(description="FR-n or NFR-n as written in the spec, or as the brief "
+                                "assigns it when the spec gives no ids.")
     text: str
-    area: str = Field(description="backend, web, mobile, infrastructure or general.")
+    area: str = Field(description="The area of work the spec puts it in, in the spec's own "
+                                  "words (its section), e.g. backend, web, mobile; or general.")
 
 
 class SpecReviewOutput(_Out):
@@ -33,7 +35,7 @@ class SpecReviewOutput(_Out):
     title: str
     summary: str
     requirements: list[RequirementItem]
-    areas: list[str] = Field(description="Areas the spec touches: backend, web, mobile, ...")
+    areas: list[str] = Field(description="Areas of work the spec names, in its own words.")
     understood_spec_markdown: str
     open_questions: list[str]
 

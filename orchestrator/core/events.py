@@ -268,12 +268,19 @@ class ProjectCompleted(Payload):
 
 @event_type("spec.reviewed", "cto")
 class SpecReviewed(Payload):
-    """The CTO wrote down the spec as understood."""
+    """The CTO wrote down the spec as understood (again in each change round, from the spec
+    as committed then: `added`, `changed`, `removed` say what moved since the last round)."""
 
     summary: str = ""
     requirements: list[str] = []
     details: list[RequirementRef] = []
     doc: str = ""
+    round: int = Field(default=1, ge=1)
+    ids_assigned: bool = False
+    """The spec gives no FR-/NFR- ids: the CTO assigned them, kept across rounds."""
+    added: list[str] = []
+    changed: list[str] = []
+    removed: list[str] = []
 
 
 @event_type("charter.created", "cto")
@@ -352,6 +359,15 @@ class ProjectChangesRequested(Payload):
     """The spec's author asked for changes: another round of work on the same project."""
 
     message: str = Field(min_length=1)
+    spec_commit: str = ""
+    """The commit of the spec the next round builds (the spec as committed when asked)."""
+
+
+@event_type("project.cancelled", "spec")
+class ProjectCancelled(Payload):
+    """A person ended the project: its reactions stop, its history stays."""
+
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 SOURCE_EVENT_TYPES: tuple[str, ...] = (

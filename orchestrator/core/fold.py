@@ -141,14 +141,23 @@ def _(p: ev.ProjectCreated, e: ev.Event, s: ProjectState) -> None:
     s.created_event = e.id
     s.request_id = e.request_id
     s.spec_ref = f"{p.spec_path}@{p.spec_commit}" if p.spec_path else ""
-    s.spec_path = p.spec_path
+    s.spec_path, s.spec_commit = p.spec_path, p.spec_commit
     s.title, s.author = p.title, p.author
 
 
 @_apply.register
 def _(p: ev.SpecReviewed, e: ev.Event, s: ProjectState) -> None:
-    _project_in(s, ProjectStatus.CREATED, ProjectStatus.SPEC_REVIEWED)
-    s.status = ProjectStatus.SPEC_REVIEWED
+    if s.status == ProjectStatus.CHANGES_REQUESTED:
+        # A change round reviews the spec as committed now; the round stays open for replanning.
+        _require(p.round == s.round, f"spec review of round {p.round} in round {s.round}")
+        _require(s.spec_review_round < s.round, f"round {s.round} spec already reviewed")
+    else:
+        _project_in(s, ProjectStatus.CREATED, ProjectStatus.SPEC_REVIEWED)
+        s.status = ProjectStatus.SPEC_REVIEWED
+    s.spec_review_round, s.spec_review_event = s.round, e.id
+    s.ids_assigned = p.ids_assigned
+    s.round_changes = {"added": list(p.added), "changed": list(p.changed),
+                       "removed": list(p.removed)}
     s.requirements = list(p.requirements) or [d.id for d in p.details]
     s.requirement_details = {d.id: {"area": d.area, "text": d.text} for d in p.details}
 
@@ -184,6 +193,10 @@ def _(p: ev.ModulePlanned, e: ev.Event, s: ProjectState) -> None:
             s.round > existing.round and existing.status in MODULE_DONE,
             f"module '{p.module}' already planned",
         )
+    if existing is not None:  # a change round: the squad's scope as planned now
+        for sq in s.charter_squads:
+            if sq.get("name") == p.module:
+                sq["requirements"] = list(p.requirements)
     s.modules[p.module] = Module(
         name=p.module, depends_on=list(p.depends_on), scope=p.scope,
         requirements=list(p.requirements), planned_event=e.id, round=s.round,
@@ -419,5 +432,16 @@ def _(p: ev.ProjectChangesRequested, e: ev.Event, s: ProjectState) -> None:
     _project_in(s, ProjectStatus.COMPLETED)
     s.status, s.changes_event = ProjectStatus.CHANGES_REQUESTED, e.id
     s.request_id = e.request_id  # the new round is a chain of its own
+    if p.spec_commit and s.spec_path:  # the round builds the spec as committed when asked
+        s.spec_commit = p.spec_commit
+        s.spec_ref = f"{s.spec_path}@{p.spec_commit}"
     s.change_requests.append(p.message)
     s.round, s.round_events = s.round + 1, 0
+
+
+@_apply.register
+def _(p: ev.ProjectCancelled, e: ev.Event, s: ProjectState) -> None:
+    _require(s.status not in (ProjectStatus.ACCEPTED, ProjectStatus.CANCELLED),
+             f"project is {s.status.value}")
+    s.status, s.cancel_reason = ProjectStatus.CANCELLED, p.reason
+    s.notices.append(Notice(event_id=e.id, kind="cancelled", message=p.reason, at=_at(e)))

@@ -22,6 +22,10 @@ def front_matter(text: str) -> str:
     return match.group(1) if match else ""
 
 
+def without_front_matter(text: str) -> str:
+    return _FRONT_MATTER.sub("", text, count=1)
+
+
 def why_not_a_spec(path: str, text: str, ignored: tuple[str, ...] | list[str]) -> str | None:
     """Why a file under specs/ does not start a project, or None when it does."""
     name = PurePosixPath(path).name

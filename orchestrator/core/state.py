@@ -16,6 +16,7 @@ class ProjectStatus(StrEnum):
     COMPLETED = "completed"
     ACCEPTED = "accepted"
     CHANGES_REQUESTED = "changes_requested"
+    CANCELLED = "cancelled"
 
 
 class ModuleStatus(StrEnum):
@@ -172,6 +173,14 @@ class ProjectState:
     last_review_event: str = ""
     last_review_type: str = ""
     spec_path: str = ""
+    spec_commit: str = ""
+    spec_review_round: int = 0
+    """The last round whose spec review is in the log (each change round reviews again)."""
+    spec_review_event: str = ""
+    ids_assigned: bool = False
+    round_changes: dict[str, list[str]] = field(default_factory=dict)
+    """added / changed / removed requirement ids of this round's spec review."""
+    cancel_reason: str = ""
     requirements: list[str] = field(default_factory=list)
     requirement_details: dict[str, dict[str, str]] = field(default_factory=dict)
     last_questions: list[str] = field(default_factory=list)

@@ -25,7 +25,7 @@ from orchestrator.core.fold import TASK_FAILING_ALERTS
 from orchestrator.core.paths import project_dir
 from orchestrator.core.provider import Provider
 from orchestrator.core.state import ProjectState, ProjectStatus, TaskStatus
-from orchestrator.errors import ProviderError, UsageError
+from orchestrator.errors import GitError, ProviderError, UsageError
 from orchestrator.runtime.artifacts import ArtifactGuard, transcript_files
 from orchestrator.runtime.budget import BudgetExceeded
 from orchestrator.runtime.deploy import deploy_runner
@@ -72,6 +72,8 @@ class Engine:
         self.progress = progress
         self._failed: set[Key] = set()
         self._halted: set[str] = set()
+        self._read_lock = threading.Lock()
+        self._committed: dict[tuple[str, str], str | None] = {}
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -155,10 +157,24 @@ class Engine:
             self._stage(project, claims, {}, report)
         for r in new:
             ctx = AgentContext(project=project, state=snapshot, config=self.config,
-                               provider=self.provider, read_text=self.guard.read_text, prompt=load_prompt,
-                               run_deploy=self.deploy)
+                               provider=self.provider, read_text=self.guard.read_text,
+                               prompt=load_prompt, run_deploy=self.deploy,
+                               read_committed=self._read_committed)
             starting.append((project, r, ctx))
         return True
+
+    def _read_committed(self, path: str, commit: str) -> str | None:
+        """A file as committed (the spec at its spec_ref), read once per run, under a lock:
+        agents call this from their threads."""
+        with self._read_lock:
+            if (path, commit) not in self._committed:
+                try:
+                    data = dict(self.ws.repo.read_tree_files(commit, path)).get(path)
+                except GitError:
+                    data = None
+                self._committed[(path, commit)] = (
+                    data.decode("utf-8", "replace") if data is not None else None)
+            return self._committed[(path, commit)]
 
     # -- results -------------------------------------------------------------------------------
 

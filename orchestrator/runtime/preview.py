@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.adapters.prompts import load_prompt
 from orchestrator.agents.outputs import SpecReviewOutput
-from orchestrator.agents.provider import Message
 from orchestrator.core.config import Config
+from orchestrator.core.provider import Message
 from orchestrator.runtime.budget import estimate_tokens
 from orchestrator.runtime.projects import unclaimed_specs
+from orchestrator.runtime.prompts import load_prompt
 from orchestrator.runtime.workspace import Workspace
 
 

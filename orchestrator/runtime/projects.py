@@ -126,7 +126,9 @@ def accept(ws: Workspace, project: str, message: str = "") -> ev.Event:
                                                actor="spec")])[0]
 
 
-def request_changes(ws: Workspace, project: str, message: str) -> ev.Event:
+def request_changes(ws: Workspace, project: str, message: str) -> tuple[ev.Event, str]:
+    """The next round, on the spec as committed now; returns the event and a note for the
+    author when the work tree holds edits of the spec that this round will not see."""
     status = _project_state(ws, project)
     if status != ProjectStatus.COMPLETED:
         raise UsageError(f"project '{project}' is {status.value}; changes can be requested "
@@ -134,6 +136,30 @@ def request_changes(ws: Workspace, project: str, message: str) -> ev.Event:
     if not message.strip():
         raise UsageError("say what to change with --message")
     state = ws.reader.states([project])[project]
+    commit, note = _spec_commit_now(ws, state.spec_path) if state.spec_path else ("", "")
     return ws.log.append(project, [ev.NewEvent(
-        payload=ev.ProjectChangesRequested(message=message.strip()), actor="spec",
-        request_id=f"changes-{project}-round{state.round + 1}-{new_ulid()[-8:].lower()}")])[0]
+        payload=ev.ProjectChangesRequested(message=message.strip(), spec_commit=commit),
+        actor="spec",
+        request_id=f"changes-{project}-round{state.round + 1}-{new_ulid()[-8:].lower()}")])[0], note
+
+
+def _spec_commit_now(ws: Workspace, spec_path: str) -> tuple[str, str]:
+    """The last commit that changed the spec (its spec_ref for the next round), and a note
+    when the work tree's copy differs from it."""
+    last = None
+    for change in ws.repo.path_history(spec_path):
+        if change.path == spec_path:
+            last = change
+    if last is None or last.status == "D":
+        raise UsageError(f"spec {spec_path} is not in the last commit; restore it (or commit "
+                         "it) before asking for changes")
+    committed = dict(ws.repo.read_tree_files(last.commit, spec_path)).get(spec_path)
+    on_disk = ws.root / spec_path
+    try:
+        edited = on_disk.read_bytes() != committed
+    except OSError:
+        edited = True
+    note = (f"{spec_path} has edits that are not committed; this round builds it as "
+            f"committed in {last.commit[:12]} (commit the edits, then ask again)"
+            if edited else "")
+    return last.commit, note
