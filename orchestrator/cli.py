@@ -108,12 +108,15 @@ def verify(as_json: bool) -> None:
     from orchestrator.core.views import finding_view
     from orchestrator.runtime.verify import verify as run_verify
 
-    findings = run_verify(_workspace(use_cache=False))
+    findings, forced = run_verify(_workspace(use_cache=False))
     if as_json:
-        print_json({"ok": not findings, "findings": [finding_view(f) for f in findings]})
+        print_json({"ok": not findings, "findings": [finding_view(f) for f in findings],
+                    "forced": [finding_view(f) for f in forced]})
     else:
         for f in findings:
             click.echo(f.describe())
+        for f in forced:
+            click.echo(f"forced (orch emit --force): {f.describe()}")
         click.echo("log verified: clean" if not findings else f"{len(findings)} problem(s) found")
     if findings:
         raise SystemExit(1)
@@ -148,7 +151,7 @@ def run(spec: str | None, replay: bool, dry_run: bool) -> None:
                                           progress=live.update)
     else:
         report, projects = run_engine(ws, spec, replay=replay, echo=click.echo)
-    _summary(ws, report, projects)
+    _summary(ws, report, projects, projects[0] if spec else None)
 
 
 def _dry_run(ws: Any) -> None:
@@ -162,7 +165,7 @@ def _dry_run(ws: Any) -> None:
     click.echo(f"{len(starting)} spec(s) would start a project; nothing was written")
 
 
-def _summary(ws: Any, report: Any, projects: list[str]) -> None:
+def _summary(ws: Any, report: Any, projects: list[str], target: str | None) -> None:
     views = ws.reader.views(projects)
     for project, view in sorted(views.items()):
         click.echo(f"{project}: {view['status']} ({view['events']} events)")
@@ -175,9 +178,18 @@ def _summary(ws: Any, report: Any, projects: list[str]) -> None:
         raise SystemExit(130)
     if report.failures:
         click.echo(f"{len(report.failures)} reaction(s) failed closed; see 'orch status'")
-        unfinished = [p for p, v in views.items() if v["status"] not in ("completed", "accepted")]
-        if unfinished:  # scripts can tell a run that could not finish from one that did
-            raise SystemExit(1)
+    # Scripts can tell a run that did not deliver from one that did: a failed squad, or an
+    # asked-for project that did not complete (a cancelled one is finished, not failed).
+    problems = [f"{p}: squad {m['name']} failed" for p, v in sorted(views.items())
+                for m in v["modules"] if m["status"] == "failed" and m["round"] == v["round"]]
+    target_status = views.get(target, {}).get("status", "unknown") if target else ""
+    if target is not None and target_status not in ("completed", "accepted", "cancelled"):
+        problems.append(f"{target} did not complete (it is {target_status})")
+    elif report.failures:
+        problems += [f"{p} did not complete (it is {v['status']})" for p, v in sorted(views.items())
+                     if v["status"] not in ("completed", "accepted", "cancelled")]
+    if problems:
+        raise OrchError("; ".join(problems) + "; see 'orch status'")
 
 
 @cli.command()
@@ -216,6 +228,17 @@ def accept(project: str, message: str) -> None:
 
     event = accept_project(_workspace(), project, message)
     click.echo(f"Accepted '{project}' (event {event.id})")
+
+
+@cli.command()
+@click.argument("project")
+@click.option("--message", "-m", required=True, help="Why the project ends.")
+def cancel(project: str, message: str) -> None:
+    """End a project: its reactions stop, its history stays in the log."""
+    from orchestrator.runtime.projects import cancel as cancel_project
+
+    event = cancel_project(_workspace(), project, message)
+    click.echo(f"Cancelled '{project}' (event {event.id})")
 
 
 @cli.command("request-changes")

@@ -18,7 +18,19 @@ _STATUS_STYLE = {
     "delivered": "green", "resolved": "green", "fulfilled": "green",
     "qa_failed": "yellow", "blocked": "red", "rework_exhausted": "bold red", "failed": "bold red",
     "open": "red", "invalid": "bold red", "changes_requested": "yellow",
+    "cancelled": "dim", "current": "red",
 }
+
+
+def _table(*columns: str, **options: Any) -> Any:
+    """A table whose cells stay on one line, cut with an ellipsis: without a terminal rich
+    would wrap a long title over many lines."""
+    from rich.table import Table
+
+    table = Table(*columns, **options)
+    for column in table.columns:
+        column.no_wrap, column.overflow = True, "ellipsis"
+    return table
 
 
 def _styled(value: str) -> str:
@@ -29,7 +41,6 @@ def _styled(value: str) -> str:
 def print_status(views: list[dict[str, Any]], stray: list[dict[str, Any]]) -> None:
     """One panel per project: squads, tasks, blocks, alerts, what the author was told."""
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     if not views:
@@ -43,7 +54,7 @@ def print_status(views: list[dict[str, Any]], stray: list[dict[str, Any]]) -> No
             f"cost ${usage['cost_usd']:.4f}"
         )
         if view["modules"]:
-            table = Table("squad", "status", "depends on", "tasks passed", title=None)
+            table = _table("squad", "status", "depends on", "tasks passed", title=None)
             for m in view["modules"]:
                 tasks = [t for t in view["tasks"] if t["module"] == m["name"]]
                 passed = sum(1 for t in tasks if t["status"] == "passed")
@@ -51,7 +62,7 @@ def print_status(views: list[dict[str, Any]], stray: list[dict[str, Any]]) -> No
                               f"{passed}/{len(tasks)}")
             console.print(table)
         if view["tasks"]:
-            table = Table("task", "squad", "status", "attempt", "requirements", "title")
+            table = _table("task", "squad", "status", "attempt", "requirements", "title")
             for t in view["tasks"]:
                 table.add_row(_text(t["id"]), _text(t["module"]), _styled(t["status"]),
                               str(t["attempt"]), ", ".join(t["requirements"]) or "-",
@@ -61,7 +72,9 @@ def print_status(views: list[dict[str, Any]], stray: list[dict[str, Any]]) -> No
                                                     "responsible_squad", "description"])
         _rows(console, "dependency requests", view.get("dependencies", []),
               ["id", "status", "from_squad", "to_squad", "need"])
-        _rows(console, "alerts", view["alerts"], ["kind", "severity", "task_id", "message"])
+        alerts = [{**a, "state": "resolved" if a.get("resolved") else "current"}
+                  for a in view["alerts"]]
+        _rows(console, "alerts", alerts, ["state", "kind", "severity", "task_id", "message"])
         _rows(console, "told to the spec's author", view.get("notices", []), ["kind", "message"])
         _rows(console, "findings", view["findings"], ["message"])
         console.print()
@@ -69,13 +82,12 @@ def print_status(views: list[dict[str, Any]], stray: list[dict[str, Any]]) -> No
 
 
 def _rows(console: Any, title: str, rows: list[dict[str, Any]], cols: list[str]) -> None:
-    from rich.table import Table
-
     if not rows:
         return
-    table = Table(*cols, title=title, title_justify="left")
+    table = _table(*cols, title=title, title_justify="left")
     for row in rows:
-        table.add_row(*(_styled(str(row.get(c, ""))) if c == "status" else _text(row.get(c, ""))
+        table.add_row(*(_styled(str(row.get(c, ""))) if c in ("status", "state")
+                        else _text(row.get(c, ""))
                         for c in cols))
     console.print(table)
 

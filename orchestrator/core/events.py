@@ -426,6 +426,8 @@ class Event(BaseModel):
     payload: Payload
     links: tuple[Link, ...] = Field(default=(), strict=False)
     usage: Usage | None = Field(default=None, strict=False)
+    forced: bool = False
+    """Written with `orch emit --force` past the checks: verify names it as forced."""
 
     @model_validator(mode="before")
     @classmethod
@@ -484,6 +486,8 @@ class Event(BaseModel):
             doc["links"] = [link.model_dump() for link in self.links]
         if self.usage is not None:
             doc["usage"] = self.usage.model_dump()
+        if self.forced:
+            doc["forced"] = True
         return doc
 
     @classmethod
@@ -502,6 +506,7 @@ class NewEvent(BaseModel):
     request_id: str | None = None
     links: tuple[Link, ...] = ()
     usage: Usage | None = None
+    forced: bool = False
 
     @property
     def type(self) -> str:

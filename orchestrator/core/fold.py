@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from functools import singledispatch
 
 from orchestrator.core import events as ev
+from orchestrator.core.ids import ROLES
 from orchestrator.core.state import (
     MODULE_DONE,
     TASK_DONE,
@@ -66,6 +67,8 @@ def apply_event(state: ProjectState, event: ev.Event) -> bool:
         _refuse(state, event, f"duplicate reaction of {event.actor} to {event.causation_id}")
         return False
     try:
+        if event.role not in ROLES:
+            raise IllegalTransition(f"actor '{event.actor}' is no role of orch")
         if event.type != "project.created" and not state.created_event:
             raise IllegalTransition("project has no project.created event")
         _apply(event.payload, event, state)
@@ -318,7 +321,8 @@ def _(p: ev.MonitorAlert, e: ev.Event, s: ProjectState) -> None:
         task = _task(s, p.task_id, TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS)
         task.status, task.last_event, task.findings = TaskStatus.QA_FAILED, e.id, [p.message]
     s.alerts.append(Alert(event_id=e.id, kind=p.kind, message=p.message, severity=p.severity,
-                          task_id=p.task_id, module=p.module, at=_at(e)))
+                          task_id=p.task_id, module=p.module, at=_at(e),
+                          causation=e.causation_id or ""))
     if p.severity == "error" or p.kind == "rework_exhausted":
         s.notices.append(Notice(event_id=e.id, kind=p.kind, message=p.message, at=_at(e)))
 

@@ -121,6 +121,8 @@ class Alert:
     task_id: str = ""
     module: str = ""
     at: str = ""
+    causation: str = ""
+    """The event whose reaction failed (or went stale): later success there resolves it."""
 
 
 @dataclass

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from orchestrator.core.state import Finding, ProjectState, Task
+from orchestrator.core.state import Alert, Finding, ProjectState, Task, TaskStatus
+
+_NEVER_RESOLVED = frozenset({"rework_exhausted", "loop_guard", "budget_exceeded"})
 
 
 def project_view(state: ProjectState) -> dict[str, Any]:
@@ -39,7 +41,8 @@ def project_view(state: ProjectState) -> dict[str, Any]:
         ],
         "alerts": [
             {"event_id": a.event_id, "kind": a.kind, "message": a.message,
-             "severity": a.severity, "task_id": a.task_id, "module": a.module, "at": a.at}
+             "severity": a.severity, "task_id": a.task_id, "module": a.module, "at": a.at,
+             "resolved": alert_resolved(state, a)}
             for a in state.alerts
         ],
         "notices": [
@@ -56,6 +59,20 @@ def project_view(state: ProjectState) -> dict[str, Any]:
         "events": state.events,
         "last_seq": state.last_seq,
     }
+
+
+def alert_resolved(state: ProjectState, alert: Alert) -> bool:
+    """An alert that what followed made old news: its task passed QA after all, or the
+    reaction that failed was done by a later run. Exhausted rework, a loop guard or a budget
+    stays an error: nothing that follows undoes it."""
+    if alert.kind in _NEVER_RESOLVED:
+        return False
+    task = state.tasks.get(alert.task_id) if alert.task_id else None
+    if task is not None and task.status == TaskStatus.PASSED:
+        return True
+    return bool(alert.causation) and any(
+        causation == alert.causation and not actor.startswith("monitor")
+        for actor, causation, _ in state.reacted)
 
 
 def _task_order(state: ProjectState) -> list[Task]:

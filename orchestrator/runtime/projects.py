@@ -126,6 +126,17 @@ def accept(ws: Workspace, project: str, message: str = "") -> ev.Event:
                                                actor="spec")])[0]
 
 
+def cancel(ws: Workspace, project: str, reason: str) -> ev.Event:
+    """End a project: its reactions stop, its history stays."""
+    status = _project_state(ws, project)
+    if status in (ProjectStatus.ACCEPTED, ProjectStatus.CANCELLED):
+        raise UsageError(f"project '{project}' is {status.value} already; nothing to cancel")
+    if not reason.strip():
+        raise UsageError("say why the project ends with -m")
+    return ws.log.append(project, [ev.NewEvent(
+        payload=ev.ProjectCancelled(reason=reason.strip()[:2000]), actor="spec")])[0]
+
+
 def request_changes(ws: Workspace, project: str, message: str) -> tuple[ev.Event, str]:
     """The next round, on the spec as committed now; returns the event and a note for the
     author when the work tree holds edits of the spec that this round will not see."""
