@@ -13,10 +13,20 @@ import click
 from orchestrator.errors import OrchError, UsageError
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="orch")
 def cli() -> None:
     """orch: a git-native orchestrator for teams of LLM agents."""
+
+
+def _json(data: Any) -> None:
+    from orchestrator.adapters.output import print_json
+
+    print_json(data)
+
+
+def _event_json(event: Any) -> dict[str, Any]:
+    return {"id": event.id, "seq": event.seq, "type": event.type, "project": event.project}
 
 
 def _workspace(use_cache: bool = True) -> Any:
@@ -26,12 +36,15 @@ def _workspace(use_cache: bool = True) -> Any:
 
 
 @cli.command()
-def init() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def init(as_json: bool) -> None:
     """Create the orch layout here (git-initialising the directory if needed)."""
     from orchestrator.runtime.workspace import Workspace
 
     ws, created = Workspace.init(Path.cwd())
-    if created:
+    if as_json:
+        _json({"root": str(ws.root), "created": created})
+    elif created:
         click.echo(f"Initialised orch in {ws.root}: " + ", ".join(created))
     else:
         click.echo(f"orch is already set up in {ws.root}")
@@ -55,14 +68,19 @@ def schema() -> None:
 @click.option("--causation", help="Id of the event this one reacts to.")
 @click.option("--request-id", help="Correlation id of the chain.")
 @click.option("--force", is_flag=True, help="Write even if the fold would refuse the event.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def emit(event_type: str, project: str, pairs: tuple[str, ...], payload_file: str | None,
-         actor: str | None, causation: str | None, request_id: str | None, force: bool) -> None:
+         actor: str | None, causation: str | None, request_id: str | None, force: bool,
+         as_json: bool) -> None:
     """Append one event to a project's log (validated before anything is written)."""
     from orchestrator.runtime.commands import emit_event
 
     event = emit_event(_workspace(), event_type, project, pairs, payload_file, actor=actor,
                        causation=causation, request_id=request_id, force=force)
-    click.echo(f"{event.type} seq={event.seq} id={event.id}")
+    if as_json:
+        _json(_event_json(event))
+    else:
+        click.echo(f"{event.type} seq={event.seq} id={event.id}")
 
 
 @cli.command()
@@ -124,76 +142,100 @@ def verify(as_json: bool) -> None:
 
 @cli.command()
 @click.argument("spec", type=click.Path())
-def submit(spec: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def submit(spec: str, as_json: bool) -> None:
     """Make a spec a project (committing the spec first if it is not committed)."""
     from orchestrator.runtime.projects import submit as submit_spec
 
     project, new = submit_spec(_workspace(), spec)
-    click.echo(f"{'Created' if new else 'Already a'} project '{project}' from {spec}")
+    if as_json:
+        _json({"project": project, "created": new, "spec": spec})
+    else:
+        click.echo(f"{'Created' if new else 'Already a'} project '{project}' from {spec}")
 
 
 @cli.command()
 @click.argument("spec", required=False, type=click.Path())
 @click.option("--replay", is_flag=True, help="Answer from the committed transcripts, offline.")
 @click.option("--dry-run", is_flag=True, help="List the specs that would start, and the cost.")
-def run(spec: str | None, replay: bool, dry_run: bool) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="The outcome as one JSON object (event lines go to stderr).")
+def run(spec: str | None, replay: bool, dry_run: bool, as_json: bool) -> None:
     """Reconcile until the project completes (or all projects idle); Ctrl-C stops cleanly."""
     from orchestrator.adapters.output import LiveProgress
     from orchestrator.runtime.runner import run as run_engine
 
     ws = _workspace()
     if dry_run:
-        _dry_run(ws)
+        _dry_run(ws, as_json)
         return
-    if sys.stdout.isatty():
+    if sys.stdout.isatty() and not as_json:
         with LiveProgress() as live:
             report, projects = run_engine(ws, spec, replay=replay, echo=live.log,
                                           progress=live.update)
     else:
-        report, projects = run_engine(ws, spec, replay=replay, echo=click.echo)
-    _summary(ws, report, projects, projects[0] if spec else None)
+        report, projects = run_engine(ws, spec, replay=replay,
+                                      echo=lambda line: click.echo(line, err=as_json))
+    _summary(ws, report, projects, projects[0] if spec else None, as_json)
 
 
-def _dry_run(ws: Any) -> None:
+def _dry_run(ws: Any, as_json: bool) -> None:
     from orchestrator.adapters.config_file import load_config
     from orchestrator.runtime.preview import preview_specs
 
     previews = preview_specs(ws, load_config(ws.root))
-    starting = [p for p in previews if p.starts]
+    if as_json:
+        _json({"specs": [{"path": p.path, "starts": p.starts, "note": p.note}
+                         for p in previews]})
+        return
     for p in previews:
         click.echo(f"{'would start' if p.starts else 'skipped':<12} {p.path}: {p.note}")
-    click.echo(f"{len(starting)} spec(s) would start a project; nothing was written")
+    click.echo(f"{sum(p.starts for p in previews)} spec(s) would start a project; "
+               "nothing was written")
 
 
-def _summary(ws: Any, report: Any, projects: list[str], target: str | None) -> None:
+_FINISHED = ("completed", "accepted", "cancelled")
+
+
+def _summary(ws: Any, report: Any, projects: list[str], target: str | None,
+             as_json: bool) -> None:
     views = ws.reader.views(projects)
-    for project, view in sorted(views.items()):
-        click.echo(f"{project}: {view['status']} ({view['events']} events)")
-        if view["status"] == "completed":
-            click.echo(f"  awaiting the author: 'orch accept {project}' or "
-                       f"'orch request-changes {project} --message ...'")
-    if report.stopped:
-        click.echo(f"Stopped: {report.dropped} reaction(s) in flight were dropped and run "
-                   "again next time.")
-        raise SystemExit(130)
-    if report.failures:
-        click.echo(f"{len(report.failures)} reaction(s) failed closed; see 'orch status'")
     # Scripts can tell a run that did not deliver from one that did: a failed squad, or an
     # asked-for project that did not complete (a cancelled one is finished, not failed).
     problems = [f"{p}: squad {m['name']} failed" for p, v in sorted(views.items())
+                if v["status"] not in ("accepted", "cancelled")
                 for m in v["modules"] if m["status"] == "failed" and m["round"] == v["round"]]
     target_status = views.get(target, {}).get("status", "unknown") if target else ""
-    if target is not None and target_status not in ("completed", "accepted", "cancelled"):
+    if target is not None and target_status not in _FINISHED:
         problems.append(f"{target} did not complete (it is {target_status})")
     elif report.failures:
-        problems += [f"{p} did not complete (it is {v['status']})" for p, v in sorted(views.items())
-                     if v["status"] not in ("completed", "accepted", "cancelled")]
+        problems += [f"{p} did not complete (it is {v['status']})"
+                     for p, v in sorted(views.items()) if v["status"] not in _FINISHED]
+    if as_json:
+        _json({"projects": [{"id": p, "status": v["status"], "events": v["events"]}
+                            for p, v in sorted(views.items())],
+               "failures": report.failures, "stopped": report.stopped,
+               "dropped": report.dropped, "problems": problems})
+    else:
+        for project, view in sorted(views.items()):
+            click.echo(f"{project}: {view['status']} ({view['events']} events)")
+            if view["status"] == "completed":
+                click.echo(f"  awaiting the author: 'orch accept {project}' or "
+                           f"'orch request-changes {project} --message ...'")
+        if report.stopped:
+            click.echo(f"Stopped: {report.dropped} reaction(s) in flight were dropped and run "
+                       "again next time.")
+        elif report.failures:
+            click.echo(f"{len(report.failures)} reaction(s) failed closed; see 'orch status'")
+    if report.stopped:
+        raise SystemExit(130)
     if problems:
         raise OrchError("; ".join(problems) + "; see 'orch status'")
 
 
 @cli.command()
 @click.option("--poll", "poll_s", default=30.0, show_default=True,
+              type=click.FloatRange(min=0.1),
               help="Seconds between passes when nothing is seen changing.")
 def watch(poll_s: float) -> None:
     """Reconcile now and whenever a spec or an event is written, until Ctrl-C."""
@@ -222,35 +264,47 @@ def demo(directory: str | None) -> None:
 @cli.command()
 @click.argument("project")
 @click.option("--message", "-m", default="", help="A note for the log.")
-def accept(project: str, message: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def accept(project: str, message: str, as_json: bool) -> None:
     """The spec's author accepts a completed project."""
     from orchestrator.runtime.projects import accept as accept_project
 
     event = accept_project(_workspace(), project, message)
-    click.echo(f"Accepted '{project}' (event {event.id})")
+    if as_json:
+        _json(_event_json(event))
+    else:
+        click.echo(f"Accepted '{project}' (event {event.id})")
 
 
 @cli.command()
 @click.argument("project")
 @click.option("--message", "-m", required=True, help="Why the project ends.")
-def cancel(project: str, message: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def cancel(project: str, message: str, as_json: bool) -> None:
     """End a project: its reactions stop, its history stays in the log."""
     from orchestrator.runtime.projects import cancel as cancel_project
 
     event = cancel_project(_workspace(), project, message)
-    click.echo(f"Cancelled '{project}' (event {event.id})")
+    if as_json:
+        _json(_event_json(event))
+    else:
+        click.echo(f"Cancelled '{project}' (event {event.id})")
 
 
 @cli.command("request-changes")
 @click.argument("project")
 @click.option("--message", "-m", required=True, help="What to change.")
-def request_changes(project: str, message: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def request_changes(project: str, message: str, as_json: bool) -> None:
     """The spec's author asks for changes: another round of work on the same project."""
     from orchestrator.runtime.projects import request_changes as ask_changes
 
     event, note = ask_changes(_workspace(), project, message)
     if note:
         click.echo(f"Note: {note}", err=True)
+    if as_json:
+        _json({**_event_json(event), "note": note})
+        return
     click.echo(f"Changes requested on '{project}' (event {event.id}); 'orch run' starts "
                "the next round")
 

@@ -121,6 +121,9 @@ def _refuse_breaking(ws: Workspace, project: str, new: NewEvent) -> None:
 
 
 def log_events(ws: Workspace, project: str | None, types: Sequence[str]) -> list[Event]:
+    unknown = [t for t in types if t not in payload_types()]
+    if unknown:
+        raise UsageError(f"unknown event type '{unknown[0]}'; 'orch schema' lists the types")
     projects = ws.reader.projects()
     if project is not None:
         if project not in projects:

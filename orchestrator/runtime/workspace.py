@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.adapters.eventfiles import EVENTS_DIR
 from orchestrator.adapters.git import GitRepo
+from orchestrator.errors import NotARepositoryError
 from orchestrator.runtime.reader import LogReader
 
 if TYPE_CHECKING:
@@ -65,7 +66,18 @@ class Workspace:
 
     @classmethod
     def init(cls, path: Path) -> tuple[Workspace, list[str]]:
-        """Create the layout (and the repository if needed); returns what was created."""
+        """Create the layout (and the repository if needed); returns what was created.
+
+        In a folder inside a repository the layout goes to that repository's top, as git
+        itself would treat the folder: a repository nested in a person's repository would be
+        a surprise."""
+        try:
+            enclosing = GitRepo.open(path)
+        except NotARepositoryError:
+            enclosing = None
+        if enclosing is not None:
+            path = enclosing.root
+            enclosing.close()
         repo = GitRepo.init(path, background_index=True)
         wanted = {
             CONFIG_PATH: DEFAULT_CONFIG.encode(),
