@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from orchestrator.agents import reports
 from orchestrator.agents.base import (
     AgentContext,
     AgentFailure,
@@ -230,8 +231,9 @@ def final_report(ctx: AgentContext, r: Reaction) -> AgentOutput:
         expected_return="What was delivered, what failed and why, and what to do next.",
     )
     report = ask(ctx, r, "cto", brief, ReportOutput, out)
-    text = answered(brief, report.result, out.files)
-    link = out.write(docs_path(s.id, f"final-report-round{s.round}.md"), text)
+    answered(brief, report.result, out.files)  # the answer is held against its brief first
+    link = out.write(docs_path(s.id, f"final-report-round{s.round}.md"),
+                     reports.final_report(s, report.summary, report.result, delivered, failed))
     out.emit(r, ev.ProjectCompleted(report=link.ref, summary=report.summary[:2000],
                                     delivered=delivered, failed=failed), links=[link])
     return out

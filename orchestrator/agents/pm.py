@@ -4,6 +4,7 @@ fixes, and consolidates the squad's report."""
 
 from __future__ import annotations
 
+from orchestrator.agents import reports
 from orchestrator.agents.base import (
     AgentContext,
     AgentOutput,
@@ -159,8 +160,9 @@ def squad_report(ctx: AgentContext, r: Reaction) -> AgentOutput:
         expected_return="What the squad delivered, what failed, and open risks.",
     )
     report = ask(ctx, r, "pm", brief, ReportOutput, out)
-    text = answered(brief, report.result, out.files)
-    link = out.write(docs_path(s.id, f"squad-{mod.name}-round{s.round}-report.md"), text)
+    answered(brief, report.result, out.files)  # the answer is held against its brief first
+    link = out.write(docs_path(s.id, f"squad-{mod.name}-round{s.round}-report.md"),
+                     reports.squad_report(s, mod, outcome, report.summary, report.result))
     out.emit(r, ev.ModuleCompleted(module=mod.name, report=link.ref, outcome=outcome),
              links=[link])
     return out

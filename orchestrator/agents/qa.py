@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from orchestrator.agents import reports
 from orchestrator.agents.base import (
     AgentContext,
     AgentOutput,
@@ -46,9 +47,8 @@ def review(ctx: AgentContext, r: Reaction) -> AgentOutput:
     findings += [f"expected file missing: {p}" for p in missing]
     passed = verdict.passed and not missing
     report_path = (f"{project_dir(s.id)}/{task.module}/qa/{task.id}-attempt{task.attempt}.md")
-    text = answered(brief, verdict.result, out.files)
-    link = out.write(report_path, text + ("\n## Findings\n" + "\n".join(
-        f"- {f}" for f in findings) + "\n" if findings else ""))
+    answered(brief, verdict.result, out.files)  # the answer is held against its brief first
+    link = out.write(report_path, reports.qa_report(s, task, passed, findings, verdict.result))
     if passed:
         out.emit(r, ev.QaPassed(task_id=task.id, report=link.ref), links=[link])
     else:
