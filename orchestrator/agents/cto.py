@@ -49,7 +49,7 @@ def review_spec(ctx: AgentContext, r: Reaction) -> AgentOutput:
         spec = f"# {s.title or s.id}\n\n(No spec file; the project was created by hand.)\n"
     previous = {rid: d.get("text", "") for rid, d in s.requirement_details.items()}
     assigned = assign_requirement_ids(spec, previous if s.ids_assigned else None)
-    context = [facts(project=s.id, round=s.round, spec_ref=s.spec_ref or "-")]
+    context = [facts(project=s.id, round=s.round)]
     if assigned:
         areas = section_areas(assigned)
         context.append("## Requirements (the spec gives no ids: these are assigned, keep them)\n"

@@ -19,7 +19,7 @@ def final_report(state: ProjectState, summary: str, result: ResultOut,
     lines += ["## Outcome", "",
               f"- Squads delivered: {', '.join(delivered) or 'none'}",
               f"- Squads failed: {', '.join(failed) or 'none'}",
-              f"- Spec: {state.spec_ref or state.spec_path or '-'}", ""]
+              f"- Spec: {state.spec_path or '-'}", ""]
     lines += _requirements_table(state, None)
     lines += _prose(result)
     return "\n".join(lines).rstrip() + "\n"

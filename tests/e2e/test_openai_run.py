@@ -81,7 +81,7 @@ def project_view(repo: Path) -> dict[str, Any]:
 
 def assert_verifies_clean(repo: Path) -> None:
     proc = run_orch(repo, "verify", "--json", check=False)
-    assert json.loads(proc.stdout) == {"ok": True, "findings": []}, proc.stdout
+    assert json.loads(proc.stdout) == {"ok": True, "findings": [], "forced": []}, proc.stdout
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
 
 
@@ -324,10 +324,10 @@ def test_a_server_answering_garbage_fails_the_run_closed(
         proc = orch_run(repo)
         assert len(server.requests) == requests
     # Reactions that failed closed are reported and, as the project could not finish, the run
-    # exits 1 (cli.py `_summary`); the alert is in the log for `orch status`.
+    # exits 1 saying why in one line (cli.py `_summary`); the alert is in the log.
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "1 reaction(s) failed closed; see 'orch status'" in proc.stdout
-    assert proc.stderr == ""
+    assert proc.stderr == f"Error: {PROJECT} did not complete (it is created); see 'orch status'\n"
     view = project_view(repo)
     assert view["status"] == "created"
     [alert] = view["alerts"]
