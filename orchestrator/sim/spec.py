@@ -159,13 +159,19 @@ def md_cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+_NOT_AREAS = frozenset({"must", "should", "could", "may", "high", "medium", "low", "optional",
+                        "required", "mandatory", "nice to have", "critical"})
+"""Priority tags people put in parentheses where an area could stand."""
+
+
 def infer_area(text: str, headings: Sequence[str] = (), explicit: str = "") -> str:
     """Explicit area (in any words), else the nearest heading that names a known one, else
     the text's words; '' when nothing names one."""
     explicit = explicit.strip().lower()
     if explicit in AREAS:
         return explicit
-    if explicit and area_slug(explicit):
+    if explicit and not re.search(r"\d", explicit) and explicit not in _NOT_AREAS and (
+            area_slug(explicit)):
         return area_slug(explicit)
     for heading in headings:
         found = area_of(heading)
@@ -185,14 +191,15 @@ def assigned_requirements(spec: str) -> list[Requirement]:
     area its section names when the spec has sections, else the one its words point at."""
     items = assign_requirement_ids(spec)
     areas = section_areas(items)
-    return [Requirement(i.id, i.text, area_of(areas[i.id]) or area_slug(areas[i.id])
-                        or area_of(i.text) or "general") for i in items]
+    return [Requirement(i.id, i.text, area_slug(areas[i.id]) or area_of(i.text) or "general")
+            for i in items]
 
 
 def parse_requirements(text: str) -> list[Requirement]:
     """Every FR-n/NFR-n item of a markdown text, with wrapped lines, in order (first wins)."""
     found: list[Requirement] = []
     sections: list[str] = []
+    explicit: list[bool] = []
     seen: set[str] = set()
     stack: list[tuple[int, str]] = []
     lines = text.splitlines()
@@ -233,20 +240,23 @@ def parse_requirements(text: str) -> list[Requirement]:
         near = [h for lvl, h in reversed(stack) if lvl >= 2]
         found.append(Requirement(req_id, body, infer_area(body, near, area)))
         sections.append(near[0] if near else "")
-    return _areas_from_sections(found, sections)
+        explicit.append(bool(area.strip()))
+    return _areas_from_sections(found, sections, explicit)
 
 
-def _areas_from_sections(found: list[Requirement], sections: list[str]) -> list[Requirement]:
-    """A functional requirement no known word places takes its section's name as its area,
-    when the spec spreads functional requirements over sections: the spec names its areas
-    in its own language. (A section of only NFRs is a quality list, not an area.)"""
+def _areas_from_sections(found: list[Requirement], sections: list[str],
+                         explicit: list[bool]) -> list[Requirement]:
+    """When the spec spreads its functional requirements over sections, each section is an
+    area of work in the spec's own words ('Aplicativo móvel' -> aplicativo-movel), whatever
+    the language; an area written on the requirement itself still wins. A section of only
+    NFRs is a list of qualities, not an area: those keep the area their words point at."""
     spread = {sec for req, sec in zip(found, sections, strict=True)
               if sec and req.is_functional}
     if len(spread) < 2:
         return found
     return [Requirement(r.id, r.text, area_slug(sec) or r.area)
-            if r.area == "general" and r.is_functional and sec in spread else r
-            for r, sec in zip(found, sections, strict=True)]
+            if sec in spread and not given else r
+            for r, sec, given in zip(found, sections, explicit, strict=True)]
 
 
 def _line_requirement(line: str) -> tuple[str, str, str] | None:
