@@ -45,10 +45,10 @@ def review_spec(ctx: AgentContext, r: Reaction) -> AgentOutput:
     when the spec gives none. A change round reviews again and names what moved."""
     s = ctx.state
     spec = spec_text(ctx)
+    previous = {rid: d.get("text", "") for rid, d in s.requirement_details.items()}
+    assigned = assign_requirement_ids(spec, previous if s.ids_assigned else None) if spec else []
     if spec is None:
         spec = f"# {s.title or s.id}\n\n(No spec file; the project was created by hand.)\n"
-    previous = {rid: d.get("text", "") for rid, d in s.requirement_details.items()}
-    assigned = assign_requirement_ids(spec, previous if s.ids_assigned else None)
     context = [facts(project=s.id, round=s.round)]
     if assigned:
         areas = section_areas(assigned)
