@@ -28,7 +28,14 @@ def plan_backlog(ctx: AgentContext, r: Reaction) -> AgentOutput:
     s = ctx.state
     mod = s.modules[r.subject]
     squads = sorted(s.modules)
-    extra = {"change_request": s.change_requests[-1]} if s.round > 1 and s.change_requests else {}
+    extra: dict[str, object] = {}
+    if s.round > 1 and s.change_requests:
+        extra["change_request"] = s.change_requests[-1]
+    if s.round > 1 and s.spec_review_round == s.round:
+        # What moved in the spec since the last round, as it concerns this squad.
+        for kind in ("added", "changed"):
+            extra[kind] = [r for r in s.round_changes.get(kind, []) if r in mod.requirements]
+        extra["removed"] = list(s.round_changes.get("removed", []))
     out = AgentOutput()
     brief = Brief(
         task=f"Plan the backlog of squad {mod.name}: tasks covering its requirements, with "
