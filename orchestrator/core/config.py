@@ -67,6 +67,12 @@ class SpecsConfig(_Strict):
     """Folders under specs/ whose files never start a project."""
 
 
+class GitSettings(_Strict):
+    verify: bool = True
+    """Run the repository's pre-commit and commit-msg hooks on orch's commits; false skips
+    them, as `git commit --no-verify` does."""
+
+
 class Config(_Strict):
     max_review_rounds: int = Field(default=3, ge=1, le=10)
     max_qa_rework: int = Field(default=2, ge=0, le=20)
@@ -76,4 +82,5 @@ class Config(_Strict):
     loop_guard: int = Field(default=5000, ge=10)
     deploy: DeployConfig = DeployConfig()
     specs: SpecsConfig = SpecsConfig()
+    git: GitSettings = GitSettings()
     llm: LlmConfig = LlmConfig()

@@ -53,14 +53,16 @@ class Workspace:
 
     @cached_property
     def log(self) -> EventLog:
+        from orchestrator.adapters.config_file import load_config
         from orchestrator.runtime.log import EventLog
 
+        self.repo.verify = load_config(self.root).git.verify
         return EventLog(self.repo, self.reader)
 
     @classmethod
     def open(cls, path: Path, use_cache: bool = True) -> Workspace:
-        repo = GitRepo.open(path, background_index=True)
-        repo.sync_worktree()
+        repo = GitRepo.open(path)
+        repo.recover()
         reader = LogReader(repo.root, repo, use_cache=use_cache)
         return cls(root=repo.root, repo=repo, reader=reader)
 
@@ -78,7 +80,7 @@ class Workspace:
         if enclosing is not None:
             path = enclosing.root
             enclosing.close()
-        repo = GitRepo.init(path, background_index=True)
+        repo = GitRepo.init(path)
         wanted = {
             CONFIG_PATH: DEFAULT_CONFIG.encode(),
             f"{EVENTS_DIR}/.gitkeep": b"",
