@@ -246,16 +246,17 @@ def parse_requirements(text: str) -> list[Requirement]:
 
 def _areas_from_sections(found: list[Requirement], sections: list[str],
                          explicit: list[bool]) -> list[Requirement]:
-    """When the spec spreads its functional requirements over sections, each section is an
-    area of work in the spec's own words ('Aplicativo móvel' -> aplicativo-movel), whatever
-    the language; an area written on the requirement itself still wins. A section of only
-    NFRs is a list of qualities, not an area: those keep the area their words point at."""
+    """When the spec spreads its functional requirements over sections, a section is an area
+    of work in the spec's own words ('Aplicativo móvel' -> aplicativo-movel), whatever the
+    language, for the requirements nothing else places (no area written on them, no known
+    word in their heading or text). A section of only NFRs is a list of qualities, not an
+    area."""
     spread = {sec for req, sec in zip(found, sections, strict=True)
               if sec and req.is_functional}
     if len(spread) < 2:
         return found
     return [Requirement(r.id, r.text, area_slug(sec) or r.area)
-            if sec in spread and not given else r
+            if sec in spread and not given and r.area == "general" else r
             for r, sec, given in zip(found, sections, explicit, strict=True)]
 
 
