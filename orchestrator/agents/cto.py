@@ -23,6 +23,7 @@ from orchestrator.agents.outputs import (
     SpecReviewOutput,
 )
 from orchestrator.core import events as ev
+from orchestrator.core.checks import missing_from_review, ownership_problems, spec_requirement_ids
 from orchestrator.core.flow import Reaction
 from orchestrator.core.messages import Brief
 from orchestrator.core.state import ModuleStatus
@@ -42,10 +43,17 @@ def review_spec(ctx: AgentContext, r: Reaction) -> AgentOutput:
         context=f"{facts(project=s.id, round=s.round)}\n\n## Spec: {s.spec_path}\n{spec}",
         expected_return="The spec as understood, its requirements, areas and open questions.",
     )
-    review = ask(ctx, r, "cto", brief, SpecReviewOutput, out)
+    listed = spec_requirement_ids(spec)
+
+    def covers_the_spec(answer: SpecReviewOutput) -> list[str]:
+        kept = [d.id for d in _unique_requirements(answer)]
+        if not kept and not listed:
+            return ["the review lists no requirement (ids FR-n / NFR-n)"]
+        missing = missing_from_review(listed, kept)
+        return [f"the review leaves out {rid}, which the spec lists" for rid in missing]
+
+    review = ask(ctx, r, "cto", brief, SpecReviewOutput, out, check=covers_the_spec)
     details = _unique_requirements(review)
-    if not details:
-        raise AgentFailure("invalid_output", "spec review found no requirements")
     doc = out.write(docs_path(s.id, "spec-review.md"), review.understood_spec_markdown)
     out.emit(r, ev.SpecReviewed(summary=review.summary[:2000], requirements=[d.id for d in details],
                                 details=details, doc=doc.ref), links=[doc])
@@ -90,14 +98,21 @@ def decide_proposal(ctx: AgentContext, r: Reaction) -> AgentOutput:
         expected_return="approve true with the Charter, or false with the questions.",
     )
     decision = ask(ctx, r, "cto", brief, ProposalDecision, out)
-    if (decision.approve or final) and squads:
+    problems = charter_problems(s.requirements, squads)
+    if (decision.approve or final) and problems and final:
+        raise AgentFailure("invalid_output", "the Charter would break the rules: "
+                           + "; ".join(problems[:20]))
+    if (decision.approve or final) and not problems:
         charter = decision.charter_markdown.strip() or _charter_text(squads)
         link = out.write(docs_path(s.id, "charter.md"), charter)
         out.emit(r, ev.CharterCreated(charter=link.ref, rounds=last_round,
                                       squads=squads),
                  links=[link])
     else:
-        questions = [q for q in decision.questions if q.strip()][:20] or [
+        # A Charter that leaves a requirement unowned (or shared) is never written: the
+        # Engineer is asked to fix the proposal instead, within the review rounds.
+        questions = [q for q in decision.questions if q.strip()][:20]
+        questions = (questions + [f"Fix the proposal: {p}." for p in problems])[:20] or [
             "The proposal has no usable squads: propose at least one squad."]
         out.emit(r, ev.CtoEngineerRequest(round=last_round + 1, questions=questions,
                                           brief=decision.rationale[:4000]))
@@ -118,6 +133,14 @@ def sanitize_squads(raw: list[dict[str, Any]]) -> list[ev.SquadPlan]:
             depends_on=[d for d in dict.fromkeys(deps) if d in squads],
             requirements=[str(x) for x in _as_list(sq.get("requirements"))])
     return list(squads.values())
+
+
+def charter_problems(requirements: list[str], squads: list[ev.SquadPlan]) -> list[str]:
+    """What keeps these squads from being a Charter: none, or a requirement without exactly
+    one squad (the core's rule)."""
+    if not squads:
+        return ["the proposal names no valid squad"]
+    return ownership_problems(requirements, {sq.name: sq.requirements for sq in squads})
 
 
 def _as_list(value: object) -> list[object]:
