@@ -159,7 +159,14 @@ def _summary(ws: Any, report: Any, projects: list[str]) -> None:
                    "again next time.")
         raise SystemExit(130)
     if report.failures:
-        click.echo(f"{len(report.failures)} reaction(s) failed closed; see 'orch status'")
+        # The reasons themselves, last: what a person reads when a run could not finish.
+        click.echo(f"{len(report.failures)} reaction(s) failed closed:")
+        for failure in report.failures:
+            click.echo(f"  {failure}")
+        for waiting in report.waiting:
+            project = waiting[1:waiting.index("]")]
+            click.echo(f"  {waiting} now waits for a person: 'orch retry {project} "
+                       f"{waiting.partition('] ')[2]}'")
         unfinished = [p for p, v in views.items() if v["status"] not in ("completed", "accepted")]
         if unfinished:  # scripts can tell a run that could not finish from one that did
             raise SystemExit(1)
@@ -201,6 +208,18 @@ def accept(project: str, message: str) -> None:
 
     event = accept_project(_workspace(), project, message)
     click.echo(f"Accepted '{project}' (event {event.id})")
+
+
+@cli.command()
+@click.argument("project")
+@click.argument("reaction", required=False)
+def retry(project: str, reaction: str | None) -> None:
+    """Let reactions that failed closed too often run again (REACTION as 'orch status' names
+    it, e.g. plan_backlog:backend; all waiting ones when omitted)."""
+    from orchestrator.runtime.projects import retry as retry_reactions
+
+    for label in retry_reactions(_workspace(), project, reaction):
+        click.echo(f"{project}: {label} will be tried again by the next 'orch run'")
 
 
 @cli.command("request-changes")

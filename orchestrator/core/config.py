@@ -68,5 +68,7 @@ class Config(_Strict):
     parallelism: int = Field(default=4, ge=1, le=64)
     lease_s: int = Field(default=600, ge=1)
     loop_guard: int = Field(default=5000, ge=10)
+    max_failures: int = Field(default=3, ge=1, le=100)
+    """A reaction that failed closed this often waits for a person: `orch retry`."""
     deploy: DeployConfig = DeployConfig()
     llm: LlmConfig = LlmConfig()

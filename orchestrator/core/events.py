@@ -212,10 +212,20 @@ class MonitorAlert(Payload):
     task_id: str = ""
     module: str = ""
     notify: list[str] = []
+    reaction: str = ""
+    """The reaction that failed closed, `kind[:subject]` (e.g. `plan_backlog:backend`)."""
+    reaction_actor: str = ""
+    """Whose reaction it was (the causation is the envelope's)."""
+    attempt: int = Field(default=0, ge=0)
+    """Which failure of that reaction this is, from 1: each one is its own alert."""
+    max_failures: int = Field(default=0, ge=0)
+    """The bound in force when it was written: that many failures since the last `orch
+    retry` and the reaction waits for a person."""
 
     @property
     def subject_key(self) -> str:
-        return f"{self.kind}:{self.task_id}:{self.module}"
+        key = f"{self.kind}:{self.task_id}:{self.module}"
+        return f"{key}:{self.reaction}#{self.attempt}" if self.attempt else key
 
 
 @event_type("block.reported", "pm")
@@ -352,6 +362,14 @@ class ProjectChangesRequested(Payload):
     """The spec's author asked for changes: another round of work on the same project."""
 
     message: str = Field(min_length=1)
+
+
+@event_type("reaction.retried", "spec")
+class ReactionRetried(Payload):
+    """A person asked for reactions that failed closed too often to be tried again
+    (`orch retry`): `reactions` by `kind[:subject]`, or every waiting one when empty."""
+
+    reactions: list[str] = []
 
 
 SOURCE_EVENT_TYPES: tuple[str, ...] = (

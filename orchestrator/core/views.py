@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from orchestrator.core.failures import failed_reactions
 from orchestrator.core.state import Finding, ProjectState, Task
 
 
@@ -39,9 +40,11 @@ def project_view(state: ProjectState) -> dict[str, Any]:
         ],
         "alerts": [
             {"event_id": a.event_id, "kind": a.kind, "message": a.message,
-             "severity": a.severity, "task_id": a.task_id, "module": a.module, "at": a.at}
+             "severity": a.severity, "task_id": a.task_id, "module": a.module, "at": a.at,
+             "reaction": a.reaction, "attempt": a.attempt, "state": a.state}
             for a in state.alerts
         ],
+        "failed_reactions": failed_reactions(state),
         "notices": [
             {"event_id": n.event_id, "kind": n.kind, "message": n.message, "at": n.at}
             for n in state.notices
