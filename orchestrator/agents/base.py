@@ -145,7 +145,8 @@ def _add_usage(a: Usage | None, b: Usage) -> Usage:
                  completion_tokens=a.completion_tokens + b.completion_tokens,
                  cost_usd=round(a.cost_usd + b.cost_usd, 6), latency_ms=a.latency_ms + b.latency_ms,
                  calls=a.calls + b.calls, prompt_hash=b.prompt_hash,
-                 prompt_version=b.prompt_version)
+                 prompt_version=b.prompt_version,
+                 estimated_tokens=a.estimated_tokens + b.estimated_tokens)
 
 
 def docs_path(project: str, name: str) -> str:

@@ -45,7 +45,9 @@ class LlmConfig(_Strict):
     max_retries: int = Field(default=3, ge=0, le=20)
     max_reasks: int = Field(default=2, ge=0, le=10)
     max_output_tokens: int = Field(default=4096, ge=16)
-    structured_output: Literal["auto", "json_schema", "json_object"] = "auto"
+    structured_output: Literal["auto", "json_schema", "json_object_schema", "json_object",
+                               "prompt"] = "auto"
+    """auto: probe once per server and model, best mode first (see docs/providers.md)."""
     temperature: float | None = Field(default=None, ge=0, le=2)
     budget: BudgetConfig = BudgetConfig()
     prices: dict[str, Price] = {}

@@ -44,6 +44,9 @@ class Usage(BaseModel):
     prompt_hash: str = ""
     prompt_version: str = ""
     """Content hash of the role's prompt file (agents/prompts/<role>.md) the call used."""
+    estimated_tokens: int = 0
+    """How many of these tokens are estimates: attempts the server gave no count for (a 5xx,
+    a timeout, a body without usage)."""
 
 
 class SquadPlan(BaseModel):

@@ -83,6 +83,7 @@ def apply_event(state: ProjectState, event: ev.Event) -> bool:
         state.usage.completion_tokens += event.usage.completion_tokens
         state.usage.cost_usd = round(state.usage.cost_usd + event.usage.cost_usd, 6)
         state.usage.calls += event.usage.calls
+        state.usage.estimated_tokens += event.usage.estimated_tokens
     return True
 
 

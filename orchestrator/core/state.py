@@ -180,6 +180,8 @@ class UsageTotals:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     calls: int = 0
+    estimated_tokens: int = 0
+    """Of the tokens, those estimated (attempts the server gave no count for)."""
 
 
 @dataclass

@@ -54,6 +54,7 @@ def project_view(state: ProjectState) -> dict[str, Any]:
             "completion_tokens": state.usage.completion_tokens,
             "cost_usd": state.usage.cost_usd,
             "calls": state.usage.calls,
+            "estimated_tokens": state.usage.estimated_tokens,
         },
         "findings": [finding_view(f) for f in state.findings],
         "events": state.events,
