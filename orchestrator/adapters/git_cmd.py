@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from orchestrator.errors import GitError
@@ -39,18 +39,32 @@ class GitRunner:
 
     def __init__(self, root: Path, git_dir: Path) -> None:
         self.root = root
-        env = dict(os.environ)
-        env.update(GIT_DIR=str(git_dir), GIT_WORK_TREE=str(root), GIT_TERMINAL_PROMPT="0")
-        self.env = env
+        self._pinned = {
+            "GIT_DIR": str(git_dir), "GIT_WORK_TREE": str(root), "GIT_TERMINAL_PROMPT": "0"
+        }
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment as it is now (identity and dates may change), pinned to this repo."""
+        env = {**os.environ, **self._pinned}
+        env.pop("GIT_INDEX_FILE", None)
+        return env
 
     def argv(self, args: Sequence[str]) -> list[str]:
         return ["git", *_STABLE_CONFIG, *args]
 
     def run(
-        self, args: Sequence[str], *, input: bytes | None = None, ok: Sequence[int] = (0,)
+        self,
+        args: Sequence[str],
+        *,
+        input: bytes | None = None,
+        ok: Sequence[int] = (0,),
+        index: Path | None = None,
     ) -> bytes:
-        """Run git and return its stdout; GitError with git's own message on an unexpected exit."""
-        proc = self.run_status(args, input=input)
+        """Run git and return its stdout; GitError with git's own message on an unexpected exit.
+
+        index names another index file (GIT_INDEX_FILE) for this one command."""
+        proc = self.run_status(args, input=input, index=index)
         if proc.returncode not in ok:
             raise GitError(
                 f"'git {args[0]}' failed: {first_line(proc.stderr)}; "
@@ -59,11 +73,19 @@ class GitRunner:
         return proc.stdout
 
     def run_status(
-        self, args: Sequence[str], *, input: bytes | None = None
+        self,
+        args: Sequence[str],
+        *,
+        input: bytes | None = None,
+        index: Path | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
+        full = {**self.env, **(env or {})}
+        if index is not None:
+            full["GIT_INDEX_FILE"] = str(index)
         try:
             return subprocess.run(
-                self.argv(args), input=input, capture_output=True, cwd=self.root, env=self.env
+                self.argv(args), input=input, capture_output=True, cwd=self.root, env=full
             )
         except OSError as exc:
             raise GitError(

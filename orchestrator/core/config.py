@@ -63,6 +63,12 @@ class DeployConfig(_Strict):
     timeout_s: float = Field(default=300, gt=0)
 
 
+class GitSettings(_Strict):
+    verify: bool = True
+    """Run the repository's pre-commit and commit-msg hooks on orch's commits; false skips
+    them, as `git commit --no-verify` does."""
+
+
 class Config(_Strict):
     max_review_rounds: int = Field(default=3, ge=1, le=10)
     max_qa_rework: int = Field(default=2, ge=0, le=20)
@@ -73,4 +79,5 @@ class Config(_Strict):
     max_failures: int = Field(default=3, ge=1, le=100)
     """A reaction that failed closed this often waits for a person: `orch retry`."""
     deploy: DeployConfig = DeployConfig()
+    git: GitSettings = GitSettings()
     llm: LlmConfig = LlmConfig()

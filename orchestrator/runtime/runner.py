@@ -109,6 +109,8 @@ def run(ws: Workspace, spec: str | None = None, *, replay: bool = False,
         ) -> tuple[RunReport, list[str]]:
     """Reconcile until the target project completes (or every project idles), or a signal."""
     config = load_config(ws.root)
+    ws.repo.verify = config.git.verify
+    ws.repo.preflight()
     provider = make_provider(ws, config, replay, echo)
     with run_lock(ws):
         target = None
@@ -131,7 +133,7 @@ def run(ws: Workspace, spec: str | None = None, *, replay: bool = False,
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            ws.repo.flush()
+            ws.repo.maintenance()
     return report, [target] if target else ws.reader.projects()
 
 

@@ -52,21 +52,23 @@ class Workspace:
 
     @cached_property
     def log(self) -> EventLog:
+        from orchestrator.adapters.config_file import load_config
         from orchestrator.runtime.log import EventLog
 
+        self.repo.verify = load_config(self.root).git.verify
         return EventLog(self.repo, self.reader)
 
     @classmethod
     def open(cls, path: Path, use_cache: bool = True) -> Workspace:
-        repo = GitRepo.open(path, background_index=True)
-        repo.sync_worktree()
+        repo = GitRepo.open(path)
+        repo.recover()
         reader = LogReader(repo.root, repo, use_cache=use_cache)
         return cls(root=repo.root, repo=repo, reader=reader)
 
     @classmethod
     def init(cls, path: Path) -> tuple[Workspace, list[str]]:
         """Create the layout (and the repository if needed); returns what was created."""
-        repo = GitRepo.init(path, background_index=True)
+        repo = GitRepo.init(path)
         wanted = {
             CONFIG_PATH: DEFAULT_CONFIG.encode(),
             f"{EVENTS_DIR}/.gitkeep": b"",

@@ -59,12 +59,10 @@ def test_nothing_queued_behind_a_failed_commit_is_written(tmp_path: Path) -> Non
 def test_a_commit_made_meanwhile_by_a_person_is_kept(tmp_path: Path) -> None:
     ws, _ = Workspace.init(tmp_path)
     ws.log.append("p", [ev.NewEvent(payload=ev.ProjectCreated(), actor="system")])
-    ws.repo.flush()  # as when the command exits: the index holds what the branch holds
     (tmp_path / "notes.md").write_text("mine\n")
     subprocess.run(["git", "add", "notes.md"], cwd=tmp_path, check=True)
     subprocess.run(["git", "commit", "-qm", "a person's commit"], cwd=tmp_path, check=True)
     ws.log.append("p", _task(1))
-    ws.repo.flush()  # the index is brought up to date in the background
     files = subprocess.run(["git", "ls-tree", "-r", "--name-only", "HEAD"], cwd=tmp_path,
                            capture_output=True, text=True, check=True).stdout
     assert "notes.md" in files

@@ -1,0 +1,428 @@
+"""One orch commit the way `git commit` makes one: the index first, the ref second, both
+under git's own `index.lock`, with the repository's hooks, signing and filters.
+
+The steps, while the lock is held (so no person's git command can run in between):
+copy the index, put the new blobs in the copy, write the files into the work tree with git's
+own checkout (eol and smudge filters), write the tree, run the hooks, write the commit
+(signed when the repository asks for it), move the branch by compare-and-swap, and only then
+put the copy in place of the index. A journal in `<git dir>/orch/` records what the work tree
+was given, so a process killed at any step is undone (or finished) by the next one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.adapters.git_cmd import GitRunner, first_line
+from orchestrator.adapters.git_lock import IndexLock, StaleLockError
+from orchestrator.errors import ConcurrentUpdateError, GitError
+
+ZERO = "0" * 40
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+BLOB_MODE = "100644"
+_CONVERTING = ("filter", "working-tree-encoding", "ident")
+_EOL = ("text", "eol", "crlf")
+
+
+class HookRefusedError(GitError):
+    """Raised when a pre-commit or commit-msg hook of the repository refuses orch's commit."""
+
+
+@dataclass(frozen=True)
+class CommitOptions:
+    """What the repository asks of every commit: hooks (unless verify is off) and signing."""
+
+    verify: bool = True
+    sign: bool = False
+    hooks_dir: Path | None = None
+    identity: Mapping[str, str] | None = None
+
+
+def check_path(path: str) -> str:
+    """A repository-relative posix path, refusing anything that could leave the work tree."""
+    why = ""
+    if not isinstance(path, str) or not path:
+        why = "it is empty"
+    elif path.startswith("/"):
+        why = "it is absolute"
+    elif "\0" in path or "\\" in path or "\n" in path:
+        why = "it holds a NUL, a newline or a backslash"
+    else:
+        for part in path.split("/"):
+            if part in ("", ".", ".."):
+                why = "it has an empty, '.' or '..' part"
+            elif part.lower() == ".git":
+                why = "it points into .git"
+    if why:
+        raise GitError(
+            f"invalid path {path!r}: {why}; use a relative path with '/' inside the repository"
+        )
+    return path
+
+
+class IndexCommitter:
+    """Makes orch's commits in one work tree; see the module docstring for the order."""
+
+    def __init__(
+        self,
+        runner: GitRunner,
+        root: Path,
+        git_dir: Path,
+        index: Path,
+        store_blob: Callable[[bytes], str],
+    ) -> None:
+        self.runner = runner
+        self.root = root
+        self.index = index
+        self.store_blob = store_blob
+        self.lock = IndexLock(index)
+        self.state_dir = git_dir / "orch"
+        self.journal = self.state_dir / "commit.journal"
+        self.next_index = self.state_dir / "index.next"
+        self.commit_index = self.state_dir / "index.commit"
+        self.message_file = self.state_dir / "COMMIT_EDITMSG"
+
+    # -- the commit ----------------------------------------------------------------------------
+
+    def commit(
+        self,
+        read_branch: Callable[[], tuple[str, str | None]],
+        files: Mapping[str, bytes | None],
+        message: str,
+        options: CommitOptions,
+        expected_head: Callable[[str | None], None],
+        reflog: Callable[[str | None], str],
+    ) -> str:
+        """Commit files (None deletes) on the branch read_branch() names; return the sha."""
+        for path in files:
+            check_path(path)
+        self._acquire()
+        written: list[tuple[str, bool]] = []
+        try:
+            ref, old = read_branch()
+            expected_head(old)
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            entries = self._entries(files)
+            self._copy_index()
+            base_tree = self._tree_of(old) if old else EMPTY_TREE
+            staged = self.next_index.exists() and self._index_tree(self.next_index) != base_tree
+            writable = self._writable(files)
+            self._update_index(self.next_index, entries)
+            plan = self._plan_worktree(files, writable)
+            # A pre-commit hook checks the files in the work tree, so they go there first;
+            # without one they go last, so a person's git command that reads the work tree
+            # without the lock (git stash does) has the shortest window to see them half done.
+            hooked = options.verify and self._has_hook(options, "pre-commit")
+            if hooked:
+                written = self._checkout(plan, files, old)
+            commit_index = self.next_index
+            if staged:
+                # The person has staged changes of their own: they stay staged, not committed.
+                commit_index = self.commit_index
+                with contextlib.suppress(FileNotFoundError):
+                    commit_index.unlink()
+                if old:
+                    self.runner.run(["read-tree", old], index=commit_index)
+                self._update_index(commit_index, entries)
+            tree = self._index_tree(commit_index)
+            body = message if message.endswith("\n") else message + "\n"
+            self.message_file.write_text(body, encoding="utf-8")
+            if options.verify:
+                self._hook(options, "pre-commit", [], commit_index)
+                self._hook(options, "commit-msg", [str(self.message_file)], commit_index)
+            new = self._commit_tree(tree, old, options)
+            if not hooked:
+                written = self._checkout(plan, files, old)
+            self._write_journal({"phase": "ref", "old": old, "new": new, "written": written})
+            self._move_ref(ref, old, new, reflog(old))
+        except BaseException:
+            self._undo(written)
+            self._finish()
+            raise
+        os.replace(self.next_index, self.index)
+        self._finish()
+        if options.hooks_dir is not None:
+            with contextlib.suppress(GitError):
+                self._hook(options, "post-commit", [], self.index)
+        return new
+
+    def _acquire(self) -> None:
+        try:
+            self.lock.acquire()
+        except StaleLockError:
+            self.recover()
+            self.lock.acquire()
+
+    def _finish(self) -> None:
+        for path in (self.next_index, self.commit_index, self.journal):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        self.lock.release()
+
+    def _entries(self, files: Mapping[str, bytes | None]) -> list[tuple[str, str, str]]:
+        """(mode, blob, path) per file; blobs pass git's clean filters where any apply."""
+        converting = self._converting([p for p, d in files.items() if d is not None], files)
+        entries = []
+        for path, data in files.items():
+            if data is None:
+                entries.append(("0", ZERO, path))
+            elif path in converting:
+                sha = self.runner.run(
+                    ["hash-object", "-w", "--stdin", f"--path={path}"], input=data
+                ).decode().strip()
+                entries.append((BLOB_MODE, sha, path))
+            else:
+                entries.append((BLOB_MODE, self.store_blob(data), path))
+        return entries
+
+    def _converting(self, paths: list[str], files: Mapping[str, bytes | None]) -> set[str]:
+        """Paths whose content git would change on the way in (filters, eol, ident, encoding)."""
+        if not paths:
+            return set()
+        out = self.runner.run(
+            ["check-attr", "-z", "--stdin", *_CONVERTING, *_EOL], input="\0".join(paths).encode()
+        )
+        autocrlf = self.runner.run(["config", "--get", "core.autocrlf"], ok=(0, 1)).strip().lower()
+        eol_config = autocrlf in (b"true", b"input", b"1", b"yes", b"on")
+        fields = out.split(b"\0")
+        found: set[str] = set()
+        for i in range(0, len(fields) - 2, 3):
+            path, attr, value = fields[i].decode(), fields[i + 1].decode(), fields[i + 2]
+            if value in (b"unspecified", b"unset"):
+                continue
+            if attr in _CONVERTING or b"\r" in (files.get(path) or b""):
+                found.add(path)
+        if eol_config:
+            found |= {p for p in paths if b"\r" in (files[p] or b"")}
+        return found
+
+    def _copy_index(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.next_index.unlink()
+        if self.index.exists():
+            shutil.copyfile(self.index, self.next_index)
+
+    def _index_tree(self, index: Path) -> str:
+        proc = self.runner.run_status(["write-tree"], index=index)
+        if proc.returncode != 0:
+            raise GitError(
+                f"the index cannot be written as a tree: {first_line(proc.stderr)}; "
+                "finish or abort the merge shown by 'git status'"
+            )
+        return proc.stdout.decode().strip()
+
+    def _tree_of(self, commit: str) -> str:
+        return self.runner.run(["rev-parse", f"{commit}^{{tree}}"]).decode().strip()
+
+    def _update_index(self, index: Path, entries: list[tuple[str, str, str]]) -> None:
+        """Stage the entries as `git update-index --add` does: a file where the index has a
+        folder (or the reverse) is refused, never silently replaced."""
+        gone = [path for mode, _, path in entries if mode == "0"]
+        if gone and (folders := self._folders(index, gone)):
+            raise GitError(f"'{folders[0]}' is a folder in the index; name a file to delete")
+        added = [f"{mode},{sha},{path}" for mode, sha, path in entries if mode != "0"]
+        for start in range(0, max(len(added), 1), 2000):
+            args = ["update-index", "--add"]
+            for item in added[start:start + 2000]:
+                args += ["--cacheinfo", item]
+            if start == 0 and gone:
+                args += ["--force-remove", "--", *gone]
+            if len(args) == 2:
+                return
+            proc = self.runner.run_status(args, index=index)
+            if proc.returncode != 0:
+                raise GitError(
+                    f"cannot stage orch's files: {first_line(proc.stderr)}; "
+                    "a file and a folder of the same name cannot both be written"
+                )
+
+    def _folders(self, index: Path, paths: list[str]) -> list[str]:
+        if not index.exists():
+            return []
+        listing = self.runner.run(
+            ["ls-files", "-z", "--cached", "--", *[f":(literal){p}" for p in paths]], index=index
+        )
+        names = {p.decode("utf-8", "surrogateescape") for p in listing.split(b"\0") if p}
+        return [p for p in paths if any(n.startswith(p + "/") for n in names)]
+
+    # -- the work tree -------------------------------------------------------------------------
+
+    def _writable(self, files: Mapping[str, bytes | None]) -> set[str]:
+        """Paths whose work-tree copy is orch's to replace: absent, or unchanged since the
+        index; a person's edit (or an untracked file of theirs) is never overwritten."""
+        present = [p for p in files if os.path.lexists(self.root / p)]
+        ok = {p for p in files if p not in present and not self._through_link(p)}
+        if present:
+            listing = self.runner.run(
+                ["ls-files", "-z", "--cached", "--", *[f":(literal){p}" for p in present]],
+                index=self.next_index,
+            )
+            tracked = {p.decode("utf-8", "surrogateescape") for p in listing.split(b"\0") if p}
+            changed_out = self.runner.run(
+                ["diff-files", "--name-only", "-z", "--", *[f":(literal){p}" for p in tracked]],
+                index=self.next_index, ok=(0, 1),
+            ) if tracked else b""
+            changed = {p.decode("utf-8", "surrogateescape") for p in changed_out.split(b"\0")}
+            ok |= {p for p in present if p in tracked and p not in changed}
+        return ok
+
+    def _through_link(self, path: str) -> bool:
+        parent = self.root
+        for part in path.split("/")[:-1]:
+            parent = parent / part
+            if parent.is_symlink() or (parent.exists() and not parent.is_dir()):
+                return True
+        return False
+
+    def _checkout(
+        self, plan: list[tuple[str, bool]], files: Mapping[str, bytes | None], old: str | None
+    ) -> list[tuple[str, bool]]:
+        self._write_journal({"phase": "worktree", "old": old, "written": plan})
+        try:
+            self._write_worktree(plan, files)
+        except BaseException:
+            self._undo(plan)
+            raise
+        return plan
+
+    def _plan_worktree(
+        self, files: Mapping[str, bytes | None], writable: set[str]
+    ) -> list[tuple[str, bool]]:
+        """(path, was it tracked before) of every work-tree file orch is about to write."""
+        tracked_before = self._tracked(self.index, sorted(writable))
+        return [(p, p in tracked_before) for p in files if p in writable]
+
+    def _write_worktree(
+        self, written: list[tuple[str, bool]], files: Mapping[str, bytes | None]
+    ) -> None:
+        """Check out the new files (git applies eol and smudge filters, and records their stat
+        in the index copy); remove deleted ones."""
+        out = [p for p, _ in written if files[p] is not None]
+        if out:
+            proc = self.runner.run_status(
+                ["checkout-index", "-f", "-u", "-z", "--stdin"],
+                input="\0".join(out).encode("utf-8", "surrogateescape"),
+                index=self.next_index,
+            )
+            if proc.returncode != 0:
+                raise GitError(f"cannot write orch's files: {first_line(proc.stderr)}")
+        for path, _ in written:
+            if files[path] is None:
+                _remove_file(self.root, path)
+
+    def _tracked(self, index: Path, paths: list[str]) -> set[str]:
+        if not paths or not index.exists():
+            return set()
+        listing = self.runner.run(
+            ["ls-files", "-z", "--cached", "--", *[f":(literal){p}" for p in paths]], index=index
+        )
+        return {p.decode("utf-8", "surrogateescape") for p in listing.split(b"\0") if p}
+
+    def _undo(self, written: list[tuple[str, bool]]) -> None:
+        """Put the work tree back as the (untouched) index has it."""
+        restore = [p for p, tracked in written if tracked]
+        for path, tracked in written:
+            if not tracked:
+                _remove_file(self.root, path)
+        if restore:
+            self.runner.run_status(
+                ["checkout-index", "-f", "-z", "--stdin"],
+                input="\0".join(restore).encode("utf-8", "surrogateescape"),
+            )
+
+    # -- hooks, commit, ref ----------------------------------------------------------------------
+
+    def _has_hook(self, options: CommitOptions, name: str) -> bool:
+        return options.hooks_dir is not None and os.access(options.hooks_dir / name, os.X_OK)
+
+    def _hook(self, options: CommitOptions, name: str, args: list[str], index: Path) -> None:
+        if not self._has_hook(options, name):
+            return
+        proc = self.runner.run_status(
+            ["hook", "run", "--ignore-missing", name, "--", *args], index=index,
+            env={"GIT_EDITOR": ":"},
+        )
+        if proc.returncode != 0:
+            output = (proc.stderr + proc.stdout).decode("utf-8", "replace").strip()
+            said = " | ".join(line.strip() for line in output.splitlines() if line.strip())
+            raise HookRefusedError(
+                f"the repository's {name} hook refused orch's commit: {said[:300] or 'no output'}"
+                "; fix what it reports, or set git.verify: false in .orchestrator/config.yaml"
+            )
+
+    def _commit_tree(self, tree: str, old: str | None, options: CommitOptions) -> str:
+        args = ["commit-tree", tree, "-F", str(self.message_file)]
+        if old:
+            args += ["-p", old]
+        if options.sign:
+            args.insert(1, "-S")
+        proc = self.runner.run_status(args, env=dict(options.identity or {}))
+        if proc.returncode != 0:
+            what = "sign" if options.sign else "write"
+            raise GitError(
+                f"git could not {what} the commit: {first_line(proc.stderr)}; "
+                "check user.signingkey and gpg.format" if options.sign else
+                f"git could not {what} the commit: {first_line(proc.stderr)}"
+            )
+        return proc.stdout.decode().strip()
+
+    def _move_ref(self, ref: str, old: str | None, new: str, reflog: str) -> None:
+        proc = self.runner.run_status(["update-ref", "-m", reflog, ref, new, old or ZERO])
+        if proc.returncode != 0:
+            message = first_line(proc.stderr)
+            raise ConcurrentUpdateError(
+                f"branch '{ref.removeprefix('refs/heads/')}' moved or is locked ({message}); "
+                "re-read the branch and retry"
+            )
+
+    # -- the journal and recovery ----------------------------------------------------------------
+
+    def _write_journal(self, record: dict[str, object]) -> None:
+        tmp = self.journal.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, self.journal)
+
+    def recover(self) -> None:
+        """Undo or finish the commit of an orch process that died holding the index lock."""
+        from orchestrator.adapters.git_lock import is_stale
+
+        if not is_stale(self.lock.path):
+            return
+        try:
+            record = json.loads(self.journal.read_text())
+        except (OSError, ValueError):
+            record = {}
+        written = [(str(p), bool(t)) for p, t in record.get("written", [])]
+        new = record.get("new")
+        ref_moved = False
+        if record.get("phase") == "ref" and new:
+            head = self.runner.run_status(["rev-parse", "-q", "--verify", "HEAD"])
+            current = head.stdout.decode().strip()
+            ref_moved = current == new or self.runner.run_status(
+                ["merge-base", "--is-ancestor", str(new), current or "HEAD"]
+            ).returncode == 0
+        if ref_moved and self.next_index.exists():
+            os.replace(self.next_index, self.index)
+        elif not ref_moved:
+            self._undo(written)
+        self.lock.held = True
+        self._finish()
+
+
+def _remove_file(root: Path, path: str) -> None:
+    target = root / path
+    with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        target.unlink()
+    parent = target.parent
+    while parent != root:
+        try:
+            parent.rmdir()
+        except OSError:
+            return
+        parent = parent.parent
