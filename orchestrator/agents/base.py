@@ -8,14 +8,13 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from orchestrator.adapters.prompts import load_prompt
 from orchestrator.agents.outputs import ResultOut
-from orchestrator.agents.provider import CallMeta, Message, Provider
 from orchestrator.core.config import Config
 from orchestrator.core.events import Link, NewEvent, Payload, SmokeTest, Usage
 from orchestrator.core.flow import Reaction
 from orchestrator.core.messages import Brief, Result, TemplateError, check_result
 from orchestrator.core.paths import PathRefused, confine, project_dir
+from orchestrator.core.provider import CallMeta, Message, Prompt, Provider
 from orchestrator.core.state import ProjectState
 from orchestrator.errors import ProviderError
 
@@ -41,6 +40,8 @@ class AgentContext:
     provider: Provider
     read_text: Callable[[str], str | None]
     """Reads a repository-relative file (spec, artifacts); None when absent."""
+    prompt: Callable[[str], Prompt]
+    """A role's system prompt, handed in by the runtime (agents never read files)."""
     run_deploy: Callable[[str, str, list[str]], SmokeTest] | None = None
     """Runs the configured deploy command for (project, squad, artifacts), if there is one."""
     spent: list[Usage] = field(default_factory=list)
@@ -100,7 +101,7 @@ def ask(ctx: AgentContext, reaction: Reaction, role: str, brief: Brief,
     """Provider calls for `reaction` until the answer keeps `check`'s content rule, re-asked
     (at most llm.max_reasks times) naming what is missing; usage and transcripts are kept on
     `out` and, failed calls' too, on `ctx`. AgentFailure when the rule is still broken."""
-    prompt = load_prompt(role)
+    prompt = ctx.prompt(role)
     messages = [Message("system", prompt.text), Message("user", brief.render())]
     meta = CallMeta(project=ctx.project, actor=reaction.actor, kind=reaction.kind,
                     subject=reaction.subject, prompt_version=prompt.version)

@@ -17,18 +17,19 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from orchestrator.agents.base import AgentContext, AgentFailure, AgentOutput
-from orchestrator.agents.provider import Provider
 from orchestrator.agents.team import perform
 from orchestrator.core import events as ev
 from orchestrator.core.config import Config
 from orchestrator.core.flow import FlowSettings, Reaction, pending_reactions
 from orchestrator.core.fold import TASK_FAILING_ALERTS
 from orchestrator.core.paths import project_dir
+from orchestrator.core.provider import Provider
 from orchestrator.core.state import ProjectState, ProjectStatus, TaskStatus, failing_key
 from orchestrator.errors import ProviderError, UsageError
 from orchestrator.runtime.artifacts import ArtifactGuard, transcript_files
 from orchestrator.runtime.budget import BudgetExceeded
 from orchestrator.runtime.deploy import deploy_runner
+from orchestrator.runtime.prompts import load_prompt
 from orchestrator.runtime.workspace import Workspace
 
 Key = tuple[str, str, str]  # project, actor, causation
@@ -158,7 +159,7 @@ class Engine:
             self._stage(project, claims, {}, report)
         for r in new:
             ctx = AgentContext(project=project, state=snapshot, config=self.config,
-                               provider=self.provider, read_text=self.guard.read_text,
+                               provider=self.provider, read_text=self.guard.read_text, prompt=load_prompt,
                                run_deploy=self.deploy)
             starting.append((project, r, ctx))
         return True

@@ -12,8 +12,8 @@ import pytest
 
 from orchestrator.adapters.llm.openai_provider import OpenAIProvider, strict_schema
 from orchestrator.agents.outputs import BacklogOutput, DevOutput, ResultOut
-from orchestrator.agents.provider import CallMeta, Message
 from orchestrator.core.config import BudgetConfig, LlmConfig
+from orchestrator.core.provider import CallMeta, Message
 from orchestrator.errors import ProviderError
 from orchestrator.runtime.budget import Budget, BudgetExceeded
 from tests.support.fake_openai import FakeOpenAI, Reply

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from orchestrator.adapters.llm.offline import OfflineProvider
 from orchestrator.agents.base import AgentContext
 from orchestrator.agents.team import perform
 from orchestrator.core import events as ev
@@ -18,6 +17,8 @@ from orchestrator.core.flow import FlowSettings, pending_reactions
 from orchestrator.core.fold import apply_event
 from orchestrator.core.messages import Brief, Result, TemplateError, check_result
 from orchestrator.core.state import ModuleStatus, ProjectState, ProjectStatus, TaskStatus
+from orchestrator.runtime.prompts import load_prompt
+from orchestrator.sim.provider import OfflineProvider
 
 SPEC = resources.files("orchestrator.examples").joinpath("task-tracker.md").read_text()
 
@@ -55,7 +56,7 @@ class MemoryRun:
                 return
             r = reactions[0]
             ctx = AgentContext(project="task-tracker", state=self.state, config=self.config,
-                               provider=self.provider, read_text=self.files.get)
+                               provider=self.provider, read_text=self.files.get, prompt=load_prompt)
             out = perform(ctx, r)
             self.files.update({k: v.decode() for k, v in out.files.items()})
             self.append(out.events)
@@ -126,7 +127,7 @@ def test_pending_reactions_are_idempotent_once_written() -> None:
     first = pending_reactions(run.state, settings)
     assert [r.kind for r in first] == ["review_spec"]
     ctx = AgentContext(project="task-tracker", state=run.state, config=run.config,
-                       provider=run.provider, read_text=run.files.get)
+                       provider=run.provider, read_text=run.files.get, prompt=load_prompt)
     run.append(perform(ctx, first[0]).events)
     assert all(r.key != first[0].key for r in pending_reactions(run.state, settings))
 
@@ -156,7 +157,7 @@ class QuestioningProvider:
 
     def complete(self, role: str, messages: Any, output_model: Any, meta: Any) -> Any:
         from orchestrator.agents.outputs import ProposalDecision
-        from orchestrator.agents.provider import Completion
+        from orchestrator.core.provider import Completion
 
         completion = self.inner.complete(role, messages, output_model, meta)
         if output_model is ProposalDecision and self.asked < self.rounds:

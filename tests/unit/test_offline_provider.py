@@ -15,12 +15,12 @@ import pytest
 from pydantic import BaseModel
 
 import orchestrator
-from orchestrator.adapters.llm.offline import OfflineProvider
 from orchestrator.agents import outputs as out
-from orchestrator.agents.provider import CallMeta, Message
 from orchestrator.core.config import OfflineConfig
 from orchestrator.core.messages import Brief
+from orchestrator.core.provider import CallMeta, Message
 from orchestrator.errors import ProviderError
+from orchestrator.sim.provider import OfflineProvider
 
 T = TypeVar("T", bound=BaseModel)
 

@@ -6,8 +6,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from orchestrator.adapters.llm.offline_brief import CallContext
-from orchestrator.adapters.llm.offline_spec import (
+from orchestrator.agents.outputs import (
+    BacklogOutput,
+    DependencyAnswer,
+    DependencyNeed,
+    FixTaskOutput,
+    PlannedTask,
+)
+from orchestrator.sim.brief import CallContext
+from orchestrator.sim.spec import (
     REQ_ID,
     Requirement,
     best_match,
@@ -17,13 +24,6 @@ from orchestrator.adapters.llm.offline_spec import (
     slug,
     squad_area,
     unit,
-)
-from orchestrator.agents.outputs import (
-    BacklogOutput,
-    DependencyAnswer,
-    DependencyNeed,
-    FixTaskOutput,
-    PlannedTask,
 )
 
 MACRO_WORDS = 25

@@ -6,9 +6,9 @@ import json
 import posixpath
 import re
 
-from orchestrator.adapters.llm import offline_js, offline_pytest, offline_python, offline_ts
-from orchestrator.adapters.llm.offline_spec import clauses, decapitalize
-from orchestrator.adapters.llm.offline_task import Work
+from orchestrator.sim import js_code, py_code, py_tests, ts_code
+from orchestrator.sim.spec import clauses, decapitalize
+from orchestrator.sim.task import Work
 
 
 def render_file(path: str, work: Work) -> tuple[str, str]:
@@ -17,17 +17,17 @@ def render_file(path: str, work: Work) -> tuple[str, str]:
     ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     is_test = bool(re.match(r"^test_|.*[._-]test\.|.*_test\.", name)) or "/tests/" in f"/{path}"
     if ext == "py":
-        return offline_pytest.test_file(path, work) if is_test else offline_python.module(work)
+        return py_tests.test_file(path, work) if is_test else py_code.module(work)
     if ext in ("js", "mjs") and is_test:
-        return offline_js.js_test(path, work)
+        return js_code.js_test(path, work)
     if ext in ("js", "mjs"):
-        return offline_js.js_module(work)
+        return js_code.js_module(work)
     if ext in ("ts", "tsx") and is_test:
-        return offline_ts.ts_test(path, work)
+        return ts_code.ts_test(path, work)
     if ext in ("ts", "tsx"):
-        return offline_ts.ts_module(work)
+        return ts_code.ts_module(work)
     if ext in ("html", "htm"):
-        return offline_js.html_page(path, work)
+        return js_code.html_page(path, work)
     if ext == "tf":
         return terraform(work), "Terraform: deploy and wait for the health check"
     if ext in ("yml", "yaml"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from orchestrator.adapters.llm.offline_js import header, sibling
-from orchestrator.adapters.llm.offline_task import Work
+from orchestrator.sim.js_code import header, sibling
+from orchestrator.sim.task import Work
 
 
 def ts_module(work: Work) -> tuple[str, str]:

@@ -7,8 +7,8 @@ import json
 import posixpath
 import re
 
-from orchestrator.adapters.llm.offline_spec import content_words
-from orchestrator.adapters.llm.offline_task import Work
+from orchestrator.sim.spec import content_words
+from orchestrator.sim.task import Work
 
 _API = '''
 /** Calls the backend and returns its JSON; throws an Error carrying the server's message. */

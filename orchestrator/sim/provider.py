@@ -14,8 +14,6 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from orchestrator.adapters.llm import offline_backlog, offline_plan, offline_work
-from orchestrator.adapters.llm.offline_brief import CallContext, parse_call, user_text
 from orchestrator.agents.outputs import (
     BacklogOutput,
     DependencyAnswer,
@@ -28,10 +26,12 @@ from orchestrator.agents.outputs import (
     ReportOutput,
     SpecReviewOutput,
 )
-from orchestrator.agents.provider import CallMeta, Completion, Message
 from orchestrator.core.config import OfflineConfig
 from orchestrator.core.events import Usage
+from orchestrator.core.provider import CallMeta, Completion, Message
 from orchestrator.errors import ProviderError
+from orchestrator.sim import backlog, plan, work
+from orchestrator.sim.brief import CallContext, parse_call, user_text
 
 T = TypeVar("T", bound=BaseModel)
 Builder = Callable[[CallContext], BaseModel]
@@ -46,17 +46,17 @@ class OfflineProvider:
         self.config = config
         c = config
         self._builders: dict[type[BaseModel], Builder] = {
-            SpecReviewOutput: offline_plan.spec_review,
-            ProposalOutput: offline_plan.proposal,
-            ProposalDecision: offline_plan.decision,
-            BacklogOutput: lambda ctx: offline_backlog.backlog(
+            SpecReviewOutput: plan.spec_review,
+            ProposalOutput: plan.proposal,
+            ProposalDecision: plan.decision,
+            BacklogOutput: lambda ctx: backlog.backlog(
                 ctx, c.tasks_per_requirement, c.seed, c.dependency_request_rate),
-            DevOutput: lambda ctx: offline_work.dev_output(ctx, c.seed, c.blocker_rate),
-            QaOutput: lambda ctx: offline_work.qa_output(ctx, c.seed, c.qa_fail_rate),
-            DeployOutput: offline_work.deploy_output,
-            ReportOutput: offline_work.report_output,
-            FixTaskOutput: offline_backlog.fix_task,
-            DependencyAnswer: offline_backlog.dependency_answer,
+            DevOutput: lambda ctx: work.dev_output(ctx, c.seed, c.blocker_rate),
+            QaOutput: lambda ctx: work.qa_output(ctx, c.seed, c.qa_fail_rate),
+            DeployOutput: work.deploy_output,
+            ReportOutput: work.report_output,
+            FixTaskOutput: backlog.fix_task,
+            DependencyAnswer: backlog.dependency_answer,
         }
 
     def complete(

@@ -6,13 +6,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from orchestrator.adapters.llm.offline_spec import (
+from orchestrator.core.messages import CONTEXT, OUTPUT_FILES, RETURN, TASK, Brief, TemplateError
+from orchestrator.sim.spec import (
     REQ_ID,
     Requirement,
     infer_area,
     parse_requirements,
 )
-from orchestrator.core.messages import CONTEXT, OUTPUT_FILES, RETURN, TASK, Brief, TemplateError
 
 # Headings the agents write into [RELEVANT COMPLETE CONTEXT]; any other `## x` is body text
 # (a spec or an artifact has headings of its own).

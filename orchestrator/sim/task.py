@@ -6,8 +6,8 @@ import keyword
 import re
 from dataclasses import dataclass
 
-from orchestrator.adapters.llm.offline_brief import CallContext
-from orchestrator.adapters.llm.offline_spec import clauses, content_words, singular
+from orchestrator.sim.brief import CallContext
+from orchestrator.sim.spec import clauses, content_words, singular
 
 _NOT_ENTITY = frozenset(re.findall(r"\S+", """
     rest api apis http https json error errors status statuses code codes change changes

@@ -5,9 +5,9 @@ from __future__ import annotations
 import posixpath
 import re
 
-from orchestrator.adapters.llm.offline_python import doc_text
-from orchestrator.adapters.llm.offline_spec import content_words
-from orchestrator.adapters.llm.offline_task import Work
+from orchestrator.sim.py_code import doc_text
+from orchestrator.sim.spec import content_words
+from orchestrator.sim.task import Work
 
 
 def _tests(work: Work) -> list[tuple[str, str, str]]:

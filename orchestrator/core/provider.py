@@ -1,4 +1,4 @@
-"""The provider interface every agent talks to, whatever model (or none) is behind it."""
+"""The provider protocol every agent talks to, whatever model (or none) is behind it: pure data."""
 
 from __future__ import annotations
 
@@ -17,6 +17,16 @@ T = TypeVar("T", bound=BaseModel)
 class Message:
     role: Literal["system", "user", "assistant"]
     content: str
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A role's system prompt as data, handed to agents by the runtime."""
+
+    role: str
+    text: str
+    version: str
+    """The first 12 hex digits of the text's sha256: recorded with every call that used it."""
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,6 @@ import posixpath
 import re
 from collections.abc import Sequence
 
-from orchestrator.adapters.llm.offline_artifacts import render_file
-from orchestrator.adapters.llm.offline_brief import Artifact, CallContext
-from orchestrator.adapters.llm.offline_spec import REQ_ID, clauses, decapitalize, slug, unit
-from orchestrator.adapters.llm.offline_task import describe_work
 from orchestrator.agents.outputs import (
     Blocker,
     DeployOutput,
@@ -21,6 +17,10 @@ from orchestrator.agents.outputs import (
     ResultOut,
     SmokeTestOut,
 )
+from orchestrator.sim.artifacts import render_file
+from orchestrator.sim.brief import Artifact, CallContext
+from orchestrator.sim.spec import REQ_ID, clauses, decapitalize, slug, unit
+from orchestrator.sim.task import describe_work
 
 _FAILED = re.compile(r"\b(failed|failure|rework[_ -]exhausted|exhausted|blocked|cancell?ed)\b",
                      re.IGNORECASE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from orchestrator.adapters.llm.offline_task import Work
+from orchestrator.sim.task import Work
 
 _STORE = '''
 
