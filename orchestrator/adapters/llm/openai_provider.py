@@ -24,7 +24,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -225,6 +225,10 @@ class OpenAIProvider:
         self._cache = ModeCache(mode_cache)
         self._modes: dict[str, Mode] = self._cache.read() if config.structured_output == "auto" \
             else {}
+        self._settled: set[str] = set(self._modes)
+        """Server and model pairs whose mode answered (or was read from the cache)."""
+        self._probes: dict[str, threading.Lock] = {}
+        self._cache_written = False
         self._token_param = "max_tokens"
         self._schemas: dict[type[BaseModel], dict[str, Any]] = {}
         self._budgets: Budgets | None = None
@@ -317,8 +321,35 @@ class OpenAIProvider:
     ) -> Completion[T]:
         model = self.config.model_for(role)
         ledger = self._ledger(meta.project, model)
-        with self._transport.recording(ledger):
+        with self._probing(model), self._transport.recording(ledger):
             return self._complete(role, messages, output_model, meta, model, ledger)
+
+    @contextlib.contextmanager
+    def _probing(self, model: str) -> Iterator[None]:
+        """The first call to a server and model probes its mode alone; calls started meanwhile
+        wait for it, then go straight to what it found."""
+        key = self._mode_key(model)
+        if self.config.structured_output != "auto":
+            yield
+            return
+        with self._lock:
+            lock = None if key in self._settled else self._probes.setdefault(key, threading.Lock())
+        if lock is None:
+            yield
+            return
+        lock.acquire()
+        with self._lock:
+            settled = key in self._settled
+        if settled:
+            lock.release()
+            yield
+            return
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._settled.add(key)
+            lock.release()
 
     def _complete(
         self, role: str, messages: Sequence[Message], output_model: type[T], meta: CallMeta,
@@ -404,7 +435,7 @@ class OpenAIProvider:
                     output = output_model.model_validate(
                         scrub(output.model_dump(mode="json"), self._secrets))
                 if cfg.structured_output == "auto":
-                    self._cache.remember(self._mode_key(model), mode)
+                    self._remember(model, mode)
                 final = usage()
                 return Completion(output=output, usage=final,
                                   transcript=transcript(output.model_dump(mode="json")))
@@ -441,8 +472,18 @@ class OpenAIProvider:
             if following is None or not refuses_mode(mode, fault.status, fault.body_text):
                 return False
             self._modes[self._mode_key(model)] = following
-        self._cache.remember(self._mode_key(model), following)
         return True
+
+    def _remember(self, model: str, mode: Mode) -> None:
+        """The mode that answered, kept in the clone (written only when it changes)."""
+        key = self._mode_key(model)
+        with self._lock:
+            known = self._modes.get(key)
+            self._modes[key] = mode
+            self._settled.add(key)
+        if known != mode or not self._cache_written:
+            self._cache.remember(key, mode)
+            self._cache_written = True
 
     def _delay(self, retries: int) -> float:
         step = min(BACKOFF_CAP_S, self._backoff_s * (2 ** retries))
