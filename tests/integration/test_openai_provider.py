@@ -403,6 +403,9 @@ def test_parallel_calls_share_one_provider() -> None:
         for t in threads:
             t.join()
         assert len(results) == 6 and provider.mode == "json_object_schema"
+        probes = [r for r in fake.requests
+                  if (r.response_format or {}).get("type") == "json_schema"]
+        assert len(probes) == 1  # one call probed; the others waited and went straight on
         assert len({r.usage.prompt_hash for r in results}) == 6
 
 
