@@ -163,10 +163,9 @@ def _summary(ws: Any, report: Any, projects: list[str]) -> None:
         click.echo(f"{len(report.failures)} reaction(s) failed closed:")
         for failure in report.failures:
             click.echo(f"  {failure}")
-        for waiting in report.waiting:
-            project = waiting[1:waiting.index("]")]
-            click.echo(f"  {waiting} now waits for a person: 'orch retry {project} "
-                       f"{waiting.partition('] ')[2]}'")
+        for project, label in report.waiting:
+            click.echo(f"  [{project}] {label} now waits for a person: 'orch retry {project} "
+                       f"{label}'")
         unfinished = [p for p, v in views.items() if v["status"] not in ("completed", "accepted")]
         if unfinished:  # scripts can tell a run that could not finish from one that did
             raise SystemExit(1)

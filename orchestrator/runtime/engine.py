@@ -45,8 +45,9 @@ class RunReport:
     commits: int = 0
     events: int = 0
     failures: list[str] = field(default_factory=list)
-    waiting: list[str] = field(default_factory=list)
-    """Reactions whose failure here was their last before `orch retry` (`[project] label`)."""
+    waiting: list[tuple[str, str]] = field(default_factory=list)
+    """(project, reaction label) of the reactions whose failure here was their last before
+    `orch retry`."""
     stopped: bool = False
     dropped: int = 0
 
@@ -247,7 +248,7 @@ class Engine:
             "reaction": r.label, "reaction_actor": r.actor, "attempt": attempt,
             "max_failures": self.config.max_failures})
         if (failing.failures if failing else 0) + 1 >= self.config.max_failures:
-            report.waiting.append(f"[{project}] {r.label}")
+            report.waiting.append((project, r.label))
         usage = ctx.spent_total() if ctx is not None else None
         files = transcript_files(project, r, ctx.transcripts, tag=f"failed{attempt}") \
             if ctx is not None else {}
