@@ -23,7 +23,7 @@ from orchestrator.agents.outputs import (
     SpecReviewOutput,
 )
 from orchestrator.core import events as ev
-from orchestrator.core.checks import missing_from_review, ownership_problems, spec_requirement_ids
+from orchestrator.core.checks import missing_from_review, ownership_problems, spec_requirement_lines
 from orchestrator.core.flow import Reaction
 from orchestrator.core.messages import Brief
 from orchestrator.core.state import ModuleStatus
@@ -36,21 +36,25 @@ def review_spec(ctx: AgentContext, r: Reaction) -> AgentOutput:
     spec = ctx.read_text(s.spec_path) if s.spec_path else None
     if spec is None:
         spec = f"# {s.title or s.id}\n\n(No spec file; the project was created by hand.)\n"
+    lines = spec_requirement_lines(spec)
+    listed = list(lines)
     out = AgentOutput()
+    # The ids the spec defines are handed over: a small model copies them far more reliably
+    # than it finds them, and the rule below holds the review to every one of them.
     brief = Brief(
         task="Review the spec: restate it as understood, list every FR-/NFR- requirement "
              "with its area, and note open questions.",
-        context=f"{facts(project=s.id, round=s.round)}\n\n## Spec: {s.spec_path}\n{spec}",
+        context=f"{facts(project=s.id, round=s.round, requirement_ids=listed or '-')}\n\n"
+                f"## Spec: {s.spec_path}\n{spec}",
         expected_return="The spec as understood, its requirements, areas and open questions.",
     )
-    listed = spec_requirement_ids(spec)
 
     def covers_the_spec(answer: SpecReviewOutput) -> list[str]:
         kept = [d.id for d in _unique_requirements(answer)]
         if not kept and not listed:
             return ["the review lists no requirement (ids FR-n / NFR-n)"]
-        missing = missing_from_review(listed, kept)
-        return [f"the review leaves out {rid}, which the spec lists" for rid in missing]
+        return [f"the review leaves out {rid} (the spec says: {lines[rid][:200]})"
+                for rid in missing_from_review(listed, kept)]
 
     review = ask(ctx, r, "cto", brief, SpecReviewOutput, out, check=covers_the_spec)
     details = _unique_requirements(review)
