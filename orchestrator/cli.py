@@ -215,7 +215,8 @@ def _summary(ws: Any, report: Any, projects: list[str], target: str | None,
         _json({"projects": [{"id": p, "status": v["status"], "events": v["events"]}
                             for p, v in sorted(views.items())],
                "failures": report.failures, "stopped": report.stopped,
-               "dropped": report.dropped, "problems": problems})
+               "dropped": report.dropped, "problems": problems,
+               "waiting": [{"project": p, "reaction": label} for p, label in report.waiting]})
     else:
         for project, view in sorted(views.items()):
             click.echo(f"{project}: {view['status']} ({view['events']} events)")
@@ -226,7 +227,13 @@ def _summary(ws: Any, report: Any, projects: list[str], target: str | None,
             click.echo(f"Stopped: {report.dropped} reaction(s) in flight were dropped and run "
                        "again next time.")
         elif report.failures:
-            click.echo(f"{len(report.failures)} reaction(s) failed closed; see 'orch status'")
+            # The reasons themselves, last: what a person reads when a run could not finish.
+            click.echo(f"{len(report.failures)} reaction(s) failed closed:")
+            for failure in report.failures:
+                click.echo(f"  {failure}")
+            for project, label in report.waiting:
+                click.echo(f"  [{project}] {label} now waits for a person: "
+                           f"'orch retry {project} {label}'")
     if report.stopped:
         raise SystemExit(130)
     if problems:
@@ -289,6 +296,18 @@ def cancel(project: str, message: str, as_json: bool) -> None:
         _json(_event_json(event))
     else:
         click.echo(f"Cancelled '{project}' (event {event.id})")
+
+
+@cli.command()
+@click.argument("project")
+@click.argument("reaction", required=False)
+def retry(project: str, reaction: str | None) -> None:
+    """Let reactions that failed closed too often run again (REACTION as 'orch status' names
+    it, e.g. plan_backlog:backend; all waiting ones when omitted)."""
+    from orchestrator.runtime.projects import retry as retry_reactions
+
+    for label in retry_reactions(_workspace(), project, reaction):
+        click.echo(f"{project}: {label} will be tried again by the next 'orch run'")
 
 
 @cli.command("request-changes")

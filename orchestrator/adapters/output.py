@@ -59,9 +59,12 @@ def print_status(views: list[dict[str, Any]], stray: list[dict[str, Any]]) -> No
                                                     "responsible_squad", "description"])
         _rows(console, "dependency requests", view.get("dependencies", []),
               ["id", "status", "from_squad", "to_squad", "need"])
-        alerts = [{**a, "state": "resolved" if a.get("resolved") else "current"}
-                  for a in view["alerts"]]
-        _rows(console, "alerts", alerts, ["state", "kind", "severity", "task_id", "message"])
+        _rows(console, "failed reactions (latest reason)", [
+            {**f, "next": "waits for 'orch retry'" if f["waiting"] else "tried again next run"}
+            for f in view.get("failed_reactions", [])],
+            ["reaction", "attempts", "next", "reason"])
+        _rows(console, "alerts", view["alerts"], ["kind", "state", "attempt", "task_id",
+                                                  "message"])
         _rows(console, "told to the spec's author", view.get("notices", []), ["kind", "message"])
         _rows(console, "findings", view["findings"], ["message"])
         console.print()

@@ -25,7 +25,12 @@ from orchestrator.agents.outputs import (
     SpecReviewOutput,
 )
 from orchestrator.core import events as ev
-from orchestrator.core.checks import missing_from_review, requirement_key, spec_requirement_ids
+from orchestrator.core.checks import (
+    missing_from_review,
+    ownership_problems,
+    requirement_key,
+    spec_requirement_lines,
+)
 from orchestrator.core.flow import Reaction
 from orchestrator.core.messages import Brief
 from orchestrator.core.requirements import (
@@ -49,7 +54,11 @@ def review_spec(ctx: AgentContext, r: Reaction) -> AgentOutput:
     assigned = assign_requirement_ids(spec, previous if s.ids_assigned else None) if spec else []
     if spec is None:
         spec = f"# {s.title or s.id}\n\n(No spec file; the project was created by hand.)\n"
-    context = [facts(project=s.id, round=s.round)]
+    lines = spec_requirement_lines(spec)
+    listed = list(lines) or [a.id for a in assigned]
+    # The ids are handed over (the spec's own, or the ones assigned to a spec without them):
+    # a small model copies them far more reliably than it finds them.
+    context = [facts(project=s.id, round=s.round, requirement_ids=listed or "-")]
     if assigned:
         areas = section_areas(assigned)
         context.append("## Requirements (the spec gives no ids: these are assigned, keep them)\n"
@@ -63,13 +72,18 @@ def review_spec(ctx: AgentContext, r: Reaction) -> AgentOutput:
         context="\n\n".join(context),
         expected_return="The spec as understood, its requirements, areas and open questions.",
     )
-    review = ask(ctx, r, "cto", brief, SpecReviewOutput, out)
+
+    def covers_the_spec(answer: SpecReviewOutput) -> list[str]:
+        if assigned:  # the CTO's own ids: any the model leaves out keep the spec's words
+            return []
+        kept = [d.id for d in _reviewed_requirements(answer, [])]
+        if not kept and not lines:
+            return ["the review lists no requirement (ids FR-n / NFR-n)"]
+        return [f"the review leaves out {rid} (the spec says: {lines[rid][:200]})"
+                for rid in missing_from_review(lines, kept)]
+
+    review = ask(ctx, r, "cto", brief, SpecReviewOutput, out, check=covers_the_spec)
     details = _reviewed_requirements(review, assigned)
-    expected = [a.id for a in assigned] or spec_requirement_ids(spec)
-    missing = missing_from_review(expected, [d.id for d in details])
-    if missing:
-        raise AgentFailure("invalid_output", "spec review misses requirements the spec lists: "
-                           + ", ".join(missing[:20]))
     if not details:
         raise AgentFailure("invalid_output", "spec review found no requirements")
     name = "spec-review.md" if s.round == 1 else f"spec-review-round{s.round}.md"
@@ -150,14 +164,21 @@ def decide_proposal(ctx: AgentContext, r: Reaction) -> AgentOutput:
         expected_return="approve true with the Charter, or false with the questions.",
     )
     decision = ask(ctx, r, "cto", brief, ProposalDecision, out)
-    if (decision.approve or final) and squads:
+    problems = charter_problems(s.requirements, squads)
+    if (decision.approve or final) and problems and final:
+        raise AgentFailure("invalid_output", "the Charter would break the rules: "
+                           + "; ".join(problems[:20]))
+    if (decision.approve or final) and not problems:
         charter = decision.charter_markdown.strip() or _charter_text(squads)
         link = out.write(docs_path(s.id, "charter.md"), charter)
         out.emit(r, ev.CharterCreated(charter=link.ref, rounds=last_round,
                                       squads=squads),
                  links=[link])
     else:
-        questions = [q for q in decision.questions if q.strip()][:20] or [
+        # A Charter that leaves a requirement unowned (or shared) is never written: the
+        # Engineer is asked to fix the proposal instead, within the review rounds.
+        questions = [q for q in decision.questions if q.strip()][:20]
+        questions = (questions + [f"Fix the proposal: {p}." for p in problems])[:20] or [
             "The proposal has no usable squads: propose at least one squad."]
         out.emit(r, ev.CtoEngineerRequest(round=last_round + 1, questions=questions,
                                           brief=decision.rationale[:4000]))
@@ -178,6 +199,14 @@ def sanitize_squads(raw: list[dict[str, Any]]) -> list[ev.SquadPlan]:
             depends_on=[d for d in dict.fromkeys(deps) if d in squads],
             requirements=[str(x) for x in _as_list(sq.get("requirements"))])
     return list(squads.values())
+
+
+def charter_problems(requirements: list[str], squads: list[ev.SquadPlan]) -> list[str]:
+    """What keeps these squads from being a Charter: none, or a requirement without exactly
+    one squad (the core's rule)."""
+    if not squads:
+        return ["the proposal names no valid squad"]
+    return ownership_problems(requirements, {sq.name: sq.requirements for sq in squads})
 
 
 def _as_list(value: object) -> list[object]:

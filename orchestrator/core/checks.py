@@ -27,12 +27,18 @@ def requirement_key(rid: str) -> str:
 
 def spec_requirement_ids(spec_text: str) -> list[str]:
     """The FR-/NFR- ids a spec defines, in order of first appearance, normalised."""
-    found: dict[str, None] = {}
+    return list(spec_requirement_lines(spec_text))
+
+
+def spec_requirement_lines(spec_text: str) -> dict[str, str]:
+    """Each id the spec defines and the line that defines it (trimmed): what a re-ask quotes
+    so that a model can copy what it left out."""
+    found: dict[str, str] = {}
     for line in spec_text.splitlines():
         match = _SPEC_REQUIREMENT.match(line)
         if match:
-            found.setdefault(requirement_key(match.group(1)), None)
-    return list(found)
+            found.setdefault(requirement_key(match.group(1)), line.strip())
+    return found
 
 
 def missing_from_review(spec_requirements: Iterable[str],

@@ -46,7 +46,9 @@ class LlmConfig(_Strict):
     max_retries: int = Field(default=3, ge=0, le=20)
     max_reasks: int = Field(default=2, ge=0, le=10)
     max_output_tokens: int = Field(default=4096, ge=16)
-    structured_output: Literal["auto", "json_schema", "json_object"] = "auto"
+    structured_output: Literal["auto", "json_schema", "json_object_schema", "json_object",
+                               "prompt"] = "auto"
+    """auto: probe once per server and model, best mode first (see docs/providers.md)."""
     temperature: float | None = Field(default=None, ge=0, le=2)
     budget: BudgetConfig = BudgetConfig()
     prices: dict[str, Price] = {}
@@ -80,6 +82,8 @@ class Config(_Strict):
     parallelism: int = Field(default=4, ge=1, le=64)
     lease_s: int = Field(default=600, ge=1)
     loop_guard: int = Field(default=5000, ge=10)
+    max_failures: int = Field(default=3, ge=1, le=100)
+    """A reaction that failed closed this often waits for a person: `orch retry`."""
     deploy: DeployConfig = DeployConfig()
     specs: SpecsConfig = SpecsConfig()
     git: GitSettings = GitSettings()

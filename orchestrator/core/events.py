@@ -44,6 +44,9 @@ class Usage(BaseModel):
     prompt_hash: str = ""
     prompt_version: str = ""
     """Content hash of the role's prompt file (agents/prompts/<role>.md) the call used."""
+    estimated_tokens: int = 0
+    """How many of these tokens are estimates: attempts the server gave no count for (a 5xx,
+    a timeout, a body without usage)."""
 
 
 class SquadPlan(BaseModel):
@@ -212,10 +215,20 @@ class MonitorAlert(Payload):
     task_id: str = ""
     module: str = ""
     notify: list[str] = []
+    reaction: str = ""
+    """The reaction that failed closed, `kind[:subject]` (e.g. `plan_backlog:backend`)."""
+    reaction_actor: str = ""
+    """Whose reaction it was (the causation is the envelope's)."""
+    attempt: int = Field(default=0, ge=0)
+    """Which failure of that reaction this is, from 1: each one is its own alert."""
+    max_failures: int = Field(default=0, ge=0)
+    """The bound in force when it was written: that many failures since the last `orch
+    retry` and the reaction waits for a person."""
 
     @property
     def subject_key(self) -> str:
-        return f"{self.kind}:{self.task_id}:{self.module}"
+        key = f"{self.kind}:{self.task_id}:{self.module}"
+        return f"{key}:{self.reaction}#{self.attempt}" if self.attempt else key
 
 
 @event_type("block.reported", "pm")
@@ -368,6 +381,14 @@ class ProjectCancelled(Payload):
     """A person ended the project: its reactions stop, its history stays."""
 
     reason: str = Field(min_length=1, max_length=2000)
+
+
+@event_type("reaction.retried", "spec")
+class ReactionRetried(Payload):
+    """A person asked for reactions that failed closed too often to be tried again
+    (`orch retry`): `reactions` by `kind[:subject]`, or every waiting one when empty."""
+
+    reactions: list[str] = []
 
 
 SOURCE_EVENT_TYPES: tuple[str, ...] = (

@@ -32,6 +32,8 @@ class FlowSettings:
     max_review_rounds: int = 3
     max_qa_rework: int = 2
     loop_guard: int = 5000
+    max_failures: int = 3
+    """A reaction that failed closed this often waits for `orch retry`."""
     worker: str = ""
     now: datetime | None = None
 
@@ -48,6 +50,11 @@ class Reaction:
     @property
     def key(self) -> tuple[str, str]:
         return (self.actor, self.causation_id)
+
+    @property
+    def label(self) -> str:
+        """How people name it (`orch retry P LABEL`): `kind`, or `kind:subject`."""
+        return f"{self.kind}:{self.subject}" if self.subject else self.kind
 
     @property
     def squad(self) -> str:
@@ -79,7 +86,9 @@ def pending_reactions(state: ProjectState, settings: FlowSettings) -> list[React
         return list(_loop_guard(state, settings))
     found: list[Reaction] = []
     for fn in DECIDERS:
-        found.extend(r for r in fn(state, settings) if not r.done_in(state))
+        found.extend(r for r in fn(state, settings) if not r.done_in(state)
+                     and (not state.failing
+                          or state.failures_of(r.actor, r.causation_id) < settings.max_failures))
     return found
 
 

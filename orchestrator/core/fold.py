@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from functools import singledispatch
 
 from orchestrator.core import events as ev
+from orchestrator.core import failures
 from orchestrator.core.ids import ROLES
 from orchestrator.core.state import (
     MODULE_DONE,
@@ -78,11 +79,14 @@ def apply_event(state: ProjectState, event: ev.Event) -> bool:
     if key is not None:
         state.reactions.add(key)
         state.reacted.add(key[:3])
+        if state.failing and event.type not in failures.NOT_RESOLVING:
+            failures.resolve(state, event.actor, key[1])
     if event.usage is not None:
         state.usage.prompt_tokens += event.usage.prompt_tokens
         state.usage.completion_tokens += event.usage.completion_tokens
         state.usage.cost_usd = round(state.usage.cost_usd + event.usage.cost_usd, 6)
         state.usage.calls += event.usage.calls
+        state.usage.estimated_tokens += event.usage.estimated_tokens
     return True
 
 
@@ -287,6 +291,8 @@ def _(p: ev.TaskCompleted, e: ev.Event, s: ProjectState) -> None:
         _require(not open_subtasks, f"subtasks still open: {', '.join(open_subtasks)}")
     task.status, task.last_event = TaskStatus.COMPLETED, e.id
     task.artifacts = list(p.artifacts)
+    if s.failing:
+        failures.resolve_task(s, task.id)
 
 
 @_apply.register
@@ -321,8 +327,11 @@ def _(p: ev.MonitorAlert, e: ev.Event, s: ProjectState) -> None:
         task = _task(s, p.task_id, TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS)
         task.status, task.last_event, task.findings = TaskStatus.QA_FAILED, e.id, [p.message]
     s.alerts.append(Alert(event_id=e.id, kind=p.kind, message=p.message, severity=p.severity,
-                          task_id=p.task_id, module=p.module, at=_at(e),
-                          causation=e.causation_id or ""))
+                          task_id=p.task_id, module=p.module, at=_at(e), reaction=p.reaction,
+                          attempt=p.attempt))
+    if p.reaction_actor and e.causation_id:
+        failures.record_failure(s, len(s.alerts) - 1, p.reaction_actor, e.causation_id,
+                                p.reaction, p.attempt, p.max_failures)
     if p.severity == "error" or p.kind == "rework_exhausted":
         s.notices.append(Notice(event_id=e.id, kind=p.kind, message=p.message, at=_at(e)))
 
@@ -423,6 +432,11 @@ def _(p: ev.ProjectCompleted, e: ev.Event, s: ProjectState) -> None:
     s.status = ProjectStatus.COMPLETED
     s.notices.append(Notice(event_id=e.id, kind="completed",
                             message=p.summary or "project completed", at=_at(e)))
+
+
+@_apply.register
+def _(p: ev.ReactionRetried, e: ev.Event, s: ProjectState) -> None:
+    failures.retry(s, list(p.reactions))
 
 
 @_apply.register

@@ -174,3 +174,26 @@ def _spec_commit_now(ws: Workspace, spec_path: str) -> tuple[str, str]:
             f"committed in {last.commit[:12]} (commit the edits, then ask again)"
             if edited else "")
     return last.commit, note
+
+
+def retry(ws: Workspace, project: str, reaction: str | None = None) -> list[str]:
+    """`orch retry`: the reactions that wait for a person after failing closed too often (the
+    one named, or all) may run again; returns their labels. Nothing runs until `orch run`."""
+    _project_state(ws, project)
+    state = ws.reader.states([project])[project]
+    waiting = sorted({f.reaction for f in state.failing.values() if f.waiting})
+    failed = sorted({f.reaction for f in state.failing.values()})
+    if reaction is not None:
+        if reaction not in failed:
+            known = ", ".join(failed) or "none"
+            raise UsageError(f"project '{project}' has no failed reaction '{reaction}'; "
+                             f"failed ones: {known}")
+        chosen = [reaction]
+    elif waiting:
+        chosen = waiting
+    else:
+        raise UsageError(f"no reaction of project '{project}' waits for a retry; "
+                         "'orch status' shows the failed ones")
+    ws.log.append(project, [ev.NewEvent(payload=ev.ReactionRetried(reactions=chosen),
+                                        actor="spec")])
+    return chosen

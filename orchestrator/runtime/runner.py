@@ -34,6 +34,8 @@ def make_provider(ws: Workspace, config: Config, replay: bool = False,
     budget = config.llm.budget
     if replay or (budget.max_tokens is None and budget.max_cost_usd is None):
         return provider
+    # Built from the log once per process (failed calls' usage is on their alerts), then
+    # kept up to date by every call of this run: no run or watch pass starts from zero.
     from orchestrator.core.events import Usage
     from orchestrator.runtime.budget import Budget, BudgetedProvider
 
@@ -49,6 +51,10 @@ def make_provider(ws: Workspace, config: Config, replay: bool = False,
                     cost_usd=used.cost_usd)], project=project)
             return budgets[project]
 
+    attach = getattr(provider, "attach_budgets", None)
+    if callable(attach):  # it reserves per HTTP attempt, retries and re-asks included
+        attach(budget_for)
+        return provider
     return BudgetedProvider(provider, budget_for, config.llm)
 
 
@@ -72,7 +78,9 @@ def _base_provider(ws: Workspace, config: Config, replay: bool,
     if config.llm.provider == "openai":
         from orchestrator.adapters.llm.openai_provider import OpenAIProvider
 
-        return OpenAIProvider(config.llm, os.environ)
+        return OpenAIProvider(config.llm, os.environ,
+                              max_depth=config.max_decomposition_depth,
+                              mode_cache=git_dir(ws.root) / "orch" / "structured-output.json")
     from orchestrator.sim.provider import OfflineProvider
 
     return OfflineProvider(config.llm.offline)
