@@ -69,15 +69,21 @@ def test_an_actor_that_is_no_role_is_kept_out_of_the_state() -> None:
     assert state.alerts == [] and "no role" in state.findings[-1].reason
 
 
-def test_an_alert_is_resolved_when_its_reaction_later_succeeded() -> None:
-    created = make("project.created", 1, spec_path="specs/a.md")
-    failed = make("monitor.alert", 2, causation=created.id, kind="provider_error",
-                  severity="error", message="cto review_spec: timeout")
-    before = project_view(fold_project("p1", [created, failed]))
-    assert [a["resolved"] for a in before["alerts"]] == [False]
-    reviewed = make("spec.reviewed", 3, causation=created.id, requirements=["FR-1"])
-    after = project_view(fold_project("p1", [created, failed, reviewed]))
-    assert [a["resolved"] for a in after["alerts"]] == [True]
+def test_an_alert_about_a_task_that_later_passed_is_resolved() -> None:
+    log = [make("project.created", 1, spec_path="specs/a.md"),
+           make("task.assigned", 2, actor="pm.backend", task_id="t1", module="backend"),
+           make("task.started", 3, actor="dev.backend", task_id="t1", worker="w1"),
+           make("monitor.alert", 4, actor="monitor.backend", kind="stale_claim",
+                task_id="t1", message="claim of w1 on t1 expired"),
+           make("task.assigned", 5, actor="monitor.backend", task_id="t1",
+                reason="reactivated"),
+           make("task.completed", 6, actor="dev.backend", task_id="t1"),
+           make("qa.requested", 7, actor="monitor.backend", task_id="t1")]
+    before = project_view(fold_project("p1", log))
+    assert [a["state"] for a in before["alerts"]] == ["current"]
+    passed = make("qa.passed", 8, actor="qa.backend", task_id="t1")
+    after = project_view(fold_project("p1", [*log, passed]))
+    assert [a["state"] for a in after["alerts"]] == ["resolved"]
 
 
 def test_reports_state_what_became_of_each_requirement() -> None:
