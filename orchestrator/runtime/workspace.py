@@ -24,6 +24,8 @@ max_decomposition_depth: 1  # how deep a PM may split macro tasks into subtasks
 parallelism: 4              # agent calls in flight at once
 lease_s: 600                # how long a Dev's claim on a task holds
 loop_guard: 5000            # most events a project may gather in one round before reactions stop
+specs:
+  ignore: [specs/archive/]  # folders under specs/ whose files never start a project
 llm:
   provider: offline         # offline | openai | replay
   offline:
