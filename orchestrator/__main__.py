@@ -1,5 +1,5 @@
 """`python -m orchestrator` runs the `orch` command line."""
 
-from orchestrator.cli import main
+from orchestrator.entry import main
 
 main()

@@ -13,10 +13,20 @@ import click
 from orchestrator.errors import OrchError, UsageError
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="orch")
 def cli() -> None:
     """orch: a git-native orchestrator for teams of LLM agents."""
+
+
+def _json(data: Any) -> None:
+    from orchestrator.adapters.output import print_json
+
+    print_json(data)
+
+
+def _event_json(event: Any) -> dict[str, Any]:
+    return {"id": event.id, "seq": event.seq, "type": event.type, "project": event.project}
 
 
 def _workspace(use_cache: bool = True) -> Any:
@@ -28,12 +38,15 @@ def _workspace(use_cache: bool = True) -> Any:
 @cli.command()
 @click.option("--github", is_flag=True,
               help="Also write .github/workflows/orch.yml, which runs the team on Actions.")
-def init(github: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def init(github: bool, as_json: bool) -> None:
     """Create the orch layout here (git-initialising the directory if needed)."""
     from orchestrator.runtime.workspace import Workspace
 
     ws, created = Workspace.init(Path.cwd(), github=github)
-    if created:
+    if as_json:
+        _json({"root": str(ws.root), "created": created})
+    elif created:
         click.echo(f"Initialised orch in {ws.root}: " + ", ".join(created))
     else:
         click.echo(f"orch is already set up in {ws.root}")
@@ -57,14 +70,19 @@ def schema() -> None:
 @click.option("--causation", help="Id of the event this one reacts to.")
 @click.option("--request-id", help="Correlation id of the chain.")
 @click.option("--force", is_flag=True, help="Write even if the fold would refuse the event.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def emit(event_type: str, project: str, pairs: tuple[str, ...], payload_file: str | None,
-         actor: str | None, causation: str | None, request_id: str | None, force: bool) -> None:
+         actor: str | None, causation: str | None, request_id: str | None, force: bool,
+         as_json: bool) -> None:
     """Append one event to a project's log (validated before anything is written)."""
     from orchestrator.runtime.commands import emit_event
 
     event = emit_event(_workspace(), event_type, project, pairs, payload_file, actor=actor,
                        causation=causation, request_id=request_id, force=force)
-    click.echo(f"{event.type} seq={event.seq} id={event.id}")
+    if as_json:
+        _json(_event_json(event))
+    else:
+        click.echo(f"{event.type} seq={event.seq} id={event.id}")
 
 
 @cli.command()
@@ -123,12 +141,15 @@ def verify(as_json: bool) -> None:
     from orchestrator.core.views import finding_view
     from orchestrator.runtime.verify import verify as run_verify
 
-    findings = run_verify(_workspace(use_cache=False))
+    findings, forced = run_verify(_workspace(use_cache=False))
     if as_json:
-        print_json({"ok": not findings, "findings": [finding_view(f) for f in findings]})
+        print_json({"ok": not findings, "findings": [finding_view(f) for f in findings],
+                    "forced": [finding_view(f) for f in forced]})
     else:
         for f in findings:
             click.echo(f.describe())
+        for f in forced:
+            click.echo(f"forced (orch emit --force): {f.describe()}")
         click.echo("log verified: clean" if not findings else f"{len(findings)} problem(s) found")
     if findings:
         raise SystemExit(1)
@@ -136,12 +157,16 @@ def verify(as_json: bool) -> None:
 
 @cli.command()
 @click.argument("spec", type=click.Path())
-def submit(spec: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def submit(spec: str, as_json: bool) -> None:
     """Make a spec a project (committing the spec first if it is not committed)."""
     from orchestrator.runtime.projects import submit as submit_spec
 
     project, new = submit_spec(_workspace(), spec)
-    click.echo(f"{'Created' if new else 'Already a'} project '{project}' from {spec}")
+    if as_json:
+        _json({"project": project, "created": new, "spec": spec})
+    else:
+        click.echo(f"{'Created' if new else 'Already a'} project '{project}' from {spec}")
 
 
 @cli.command()
@@ -151,20 +176,28 @@ def submit(spec: str) -> None:
               help="Also write what this run committed as a bundle for 'orch apply'.")
 @click.option("--since", "since", metavar="REV",
               help="With --bundle: bundle every commit since REV (default: where the run began).")
-def run(spec: str | None, replay: bool, bundle_dir: str | None, since: str | None) -> None:
+@click.option("--dry-run", is_flag=True, help="List the specs that would start, and the cost.")
+@click.option("--json", "as_json", is_flag=True,
+              help="The outcome as one JSON object (event lines go to stderr).")
+def run(spec: str | None, replay: bool, bundle_dir: str | None, since: str | None,
+        dry_run: bool, as_json: bool) -> None:
     """Reconcile until the project completes (or all projects idle); Ctrl-C stops cleanly."""
     ws = _workspace()
+    if dry_run:
+        _dry_run(ws, as_json)
+        return
     if bundle_dir:
         from orchestrator.runtime.bundle import export_bundle
 
         base = ws.repo.resolve(since) if since else ws.repo.head()
         try:
-            _run_and_summarise(ws, spec, replay)
+            _run_and_summarise(ws, spec, replay, as_json)
         finally:
             manifest = export_bundle(ws, base, Path(bundle_dir))
-            click.echo(f"Bundle: {len(manifest['paths'])} file(s) in {bundle_dir}")
+            click.echo(f"Bundle: {len(manifest['paths'])} file(s) in {bundle_dir}",
+                       err=as_json)
         return
-    _run_and_summarise(ws, spec, replay)
+    _run_and_summarise(ws, spec, replay, as_json)
 
 
 @cli.command(name="apply")
@@ -189,39 +222,84 @@ def apply_cmd(directory: str, as_json: bool, author: tuple[str, str] | None) -> 
                    f" ({done['already_applied']} already in the log)")
 
 
-def _run_and_summarise(ws: Any, spec: str | None, replay: bool) -> None:
+def _run_and_summarise(ws: Any, spec: str | None, replay: bool, as_json: bool) -> None:
     from orchestrator.adapters.output import LiveProgress
     from orchestrator.runtime.runner import run as run_engine
 
-    if sys.stdout.isatty():
+    if sys.stdout.isatty() and not as_json:
         with LiveProgress() as live:
             report, projects = run_engine(ws, spec, replay=replay, echo=live.log,
                                           progress=live.update)
     else:
-        report, projects = run_engine(ws, spec, replay=replay, echo=click.echo)
-    _summary(ws, report, projects)
+        report, projects = run_engine(ws, spec, replay=replay,
+                                      echo=lambda line: click.echo(line, err=as_json))
+    _summary(ws, report, projects, projects[0] if spec else None, as_json)
 
 
-def _summary(ws: Any, report: Any, projects: list[str]) -> None:
+def _dry_run(ws: Any, as_json: bool) -> None:
+    from orchestrator.adapters.config_file import load_config
+    from orchestrator.runtime.preview import preview_specs
+
+    previews = preview_specs(ws, load_config(ws.root))
+    if as_json:
+        _json({"specs": [{"path": p.path, "starts": p.starts, "note": p.note}
+                         for p in previews]})
+        return
+    for p in previews:
+        click.echo(f"{'would start' if p.starts else 'skipped':<12} {p.path}: {p.note}")
+    click.echo(f"{sum(p.starts for p in previews)} spec(s) would start a project; "
+               "nothing was written")
+
+
+_FINISHED = ("completed", "accepted", "cancelled")
+
+
+def _summary(ws: Any, report: Any, projects: list[str], target: str | None,
+             as_json: bool) -> None:
     views = ws.reader.views(projects)
-    for project, view in sorted(views.items()):
-        click.echo(f"{project}: {view['status']} ({view['events']} events)")
-        if view["status"] == "completed":
-            click.echo(f"  awaiting the author: 'orch accept {project}' or "
-                       f"'orch request-changes {project} --message ...'")
+    # Scripts can tell a run that did not deliver from one that did: a failed squad, or an
+    # asked-for project that did not complete (a cancelled one is finished, not failed).
+    problems = [f"{p}: squad {m['name']} failed" for p, v in sorted(views.items())
+                if v["status"] not in ("accepted", "cancelled")
+                for m in v["modules"] if m["status"] == "failed" and m["round"] == v["round"]]
+    target_status = views.get(target, {}).get("status", "unknown") if target else ""
+    if target is not None and target_status not in _FINISHED:
+        problems.append(f"{target} did not complete (it is {target_status})")
+    elif report.failures:
+        problems += [f"{p} did not complete (it is {v['status']})"
+                     for p, v in sorted(views.items()) if v["status"] not in _FINISHED]
+    if as_json:
+        _json({"projects": [{"id": p, "status": v["status"], "events": v["events"]}
+                            for p, v in sorted(views.items())],
+               "failures": report.failures, "stopped": report.stopped,
+               "dropped": report.dropped, "problems": problems,
+               "waiting": [{"project": p, "reaction": label} for p, label in report.waiting]})
+    else:
+        for project, view in sorted(views.items()):
+            click.echo(f"{project}: {view['status']} ({view['events']} events)")
+            if view["status"] == "completed":
+                click.echo(f"  awaiting the author: 'orch accept {project}' or "
+                           f"'orch request-changes {project} --message ...'")
+        if report.stopped:
+            click.echo(f"Stopped: {report.dropped} reaction(s) in flight were dropped and run "
+                       "again next time.")
+        elif report.failures:
+            # The reasons themselves, last: what a person reads when a run could not finish.
+            click.echo(f"{len(report.failures)} reaction(s) failed closed:")
+            for failure in report.failures:
+                click.echo(f"  {failure}")
+            for project, label in report.waiting:
+                click.echo(f"  [{project}] {label} now waits for a person: "
+                           f"'orch retry {project} {label}'")
     if report.stopped:
-        click.echo(f"Stopped: {report.dropped} reaction(s) in flight were dropped and run "
-                   "again next time.")
         raise SystemExit(130)
-    if report.failures:
-        click.echo(f"{len(report.failures)} reaction(s) failed closed; see 'orch status'")
-        unfinished = [p for p, v in views.items() if v["status"] not in ("completed", "accepted")]
-        if unfinished:  # scripts can tell a run that could not finish from one that did
-            raise SystemExit(1)
+    if problems:
+        raise OrchError("; ".join(problems) + "; see 'orch status'")
 
 
 @cli.command()
 @click.option("--poll", "poll_s", default=30.0, show_default=True,
+              type=click.FloatRange(min=0.1),
               help="Seconds between passes when nothing is seen changing.")
 def watch(poll_s: float) -> None:
     """Reconcile now and whenever a spec or an event is written, until Ctrl-C."""
@@ -250,22 +328,59 @@ def demo(directory: str | None) -> None:
 @cli.command()
 @click.argument("project")
 @click.option("--message", "-m", default="", help="A note for the log.")
-def accept(project: str, message: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def accept(project: str, message: str, as_json: bool) -> None:
     """The spec's author accepts a completed project."""
     from orchestrator.runtime.projects import accept as accept_project
 
     event = accept_project(_workspace(), project, message)
-    click.echo(f"Accepted '{project}' (event {event.id})")
+    if as_json:
+        _json(_event_json(event))
+    else:
+        click.echo(f"Accepted '{project}' (event {event.id})")
+
+
+@cli.command()
+@click.argument("project")
+@click.option("--message", "-m", required=True, help="Why the project ends.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def cancel(project: str, message: str, as_json: bool) -> None:
+    """End a project: its reactions stop, its history stays in the log."""
+    from orchestrator.runtime.projects import cancel as cancel_project
+
+    event = cancel_project(_workspace(), project, message)
+    if as_json:
+        _json(_event_json(event))
+    else:
+        click.echo(f"Cancelled '{project}' (event {event.id})")
+
+
+@cli.command()
+@click.argument("project")
+@click.argument("reaction", required=False)
+def retry(project: str, reaction: str | None) -> None:
+    """Let reactions that failed closed too often run again (REACTION as 'orch status' names
+    it, e.g. plan_backlog:backend; all waiting ones when omitted)."""
+    from orchestrator.runtime.projects import retry as retry_reactions
+
+    for label in retry_reactions(_workspace(), project, reaction):
+        click.echo(f"{project}: {label} will be tried again by the next 'orch run'")
 
 
 @cli.command("request-changes")
 @click.argument("project")
 @click.option("--message", "-m", required=True, help="What to change.")
-def request_changes(project: str, message: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def request_changes(project: str, message: str, as_json: bool) -> None:
     """The spec's author asks for changes: another round of work on the same project."""
     from orchestrator.runtime.projects import request_changes as ask_changes
 
-    event = ask_changes(_workspace(), project, message)
+    event, note = ask_changes(_workspace(), project, message)
+    if note:
+        click.echo(f"Note: {note}", err=True)
+    if as_json:
+        _json({**_event_json(event), "note": note})
+        return
     click.echo(f"Changes requested on '{project}' (event {event.id}); 'orch run' starts "
                "the next round")
 

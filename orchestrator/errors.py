@@ -28,7 +28,9 @@ class ConcurrentUpdateError(GitError):
 
 
 class ProjectNotFoundError(OrchError):
-    """Raised when a command names a project that the log does not hold."""
+    """Raised when a command names a project that the log does not hold (invalid input)."""
+
+    exit_code = 2
 
 
 class ConfigError(OrchError):

@@ -18,6 +18,7 @@ _STATUS_STYLE = {
     "delivered": "green", "resolved": "green", "fulfilled": "green",
     "qa_failed": "yellow", "blocked": "red", "rework_exhausted": "bold red", "failed": "bold red",
     "open": "red", "invalid": "bold red", "changes_requested": "yellow",
+    "cancelled": "dim", "current": "red",
 }
 
 
@@ -29,7 +30,6 @@ def _styled(value: str) -> str:
 def print_status(views: list[dict[str, Any]], stray: list[dict[str, Any]]) -> None:
     """One panel per project: squads, tasks, blocks, alerts, what the author was told."""
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     if not views:
@@ -43,25 +43,28 @@ def print_status(views: list[dict[str, Any]], stray: list[dict[str, Any]]) -> No
             f"cost ${usage['cost_usd']:.4f}"
         )
         if view["modules"]:
-            table = Table("squad", "status", "depends on", "tasks passed", title=None)
+            rows = []
             for m in view["modules"]:
                 tasks = [t for t in view["tasks"] if t["module"] == m["name"]]
                 passed = sum(1 for t in tasks if t["status"] == "passed")
-                table.add_row(m["name"], _styled(m["status"]), ", ".join(m["depends_on"]) or "-",
-                              f"{passed}/{len(tasks)}")
-            console.print(table)
+                rows.append([m["name"], m["status"], ", ".join(m["depends_on"]) or "-",
+                             f"{passed}/{len(tasks)}"])
+            _print_table(console, ["squad", "status", "depends on", "tasks passed"], rows)
         if view["tasks"]:
-            table = Table("task", "squad", "status", "attempt", "requirements", "title")
-            for t in view["tasks"]:
-                table.add_row(_text(t["id"]), _text(t["module"]), _styled(t["status"]),
-                              str(t["attempt"]), ", ".join(t["requirements"]) or "-",
-                              _text(t.get("title", ""), 60))
-            console.print(table)
+            _print_table(console, ["task", "squad", "status", "attempt", "requirements", "title"],
+                         [[t["id"], t["module"], t["status"], str(t["attempt"]),
+                           ", ".join(t["requirements"]) or "-", t.get("title", "")]
+                          for t in view["tasks"]])
         _rows(console, "blocks", view["blocks"], ["id", "status", "reported_by",
                                                     "responsible_squad", "description"])
         _rows(console, "dependency requests", view.get("dependencies", []),
               ["id", "status", "from_squad", "to_squad", "need"])
-        _rows(console, "alerts", view["alerts"], ["kind", "severity", "task_id", "message"])
+        _rows(console, "failed reactions (latest reason)", [
+            {**f, "next": "waits for 'orch retry'" if f["waiting"] else "tried again next run"}
+            for f in view.get("failed_reactions", [])],
+            ["reaction", "attempts", "next", "reason"])
+        _rows(console, "alerts", view["alerts"], ["kind", "state", "attempt", "task_id",
+                                                  "message"])
         _rows(console, "told to the spec's author", view.get("notices", []), ["kind", "message"])
         _rows(console, "findings", view["findings"], ["message"])
         console.print()
@@ -69,23 +72,37 @@ def print_status(views: list[dict[str, Any]], stray: list[dict[str, Any]]) -> No
 
 
 def _rows(console: Any, title: str, rows: list[dict[str, Any]], cols: list[str]) -> None:
+    if rows:
+        _print_table(console, cols, [[str(row.get(c, "")) for c in cols] for row in rows],
+                     title=title)
+
+
+_NARROW_MAX = 40
+"""No column but the last is wider than this: the last one (a title, a message) is cut."""
+
+
+def _print_table(console: Any, headers: list[str], rows: list[list[str]],
+                 title: str | None = None) -> None:
+    """One line per row whatever the width (cut with an ellipsis, never wrapped): without a
+    terminal rich would wrap a long title over many lines. The last column takes the room
+    the others leave."""
+    from rich.markup import escape
     from rich.table import Table
 
-    if not rows:
-        return
-    table = Table(*cols, title=title, title_justify="left")
-    for row in rows:
-        table.add_row(*(_styled(str(row.get(c, ""))) if c == "status" else _text(row.get(c, ""))
-                        for c in cols))
+    plain = [[" ".join(str(cell).split()) for cell in row] for row in rows]
+    widths = [min(_NARROW_MAX, max([len(h)] + [len(r[i]) for r in plain]))
+              for i, h in enumerate(headers)]
+    room = max(12, console.width - sum(widths[:-1]) - 3 * len(headers) - 1)
+    widths[-1] = min(room, max([len(headers[-1])] + [len(r[-1]) for r in plain]))
+    table = Table(*headers, title=title, title_justify="left")
+    for column, width in zip(table.columns, widths, strict=True):
+        column.no_wrap, column.overflow, column.min_width = True, "ellipsis", width
+    for row in plain:
+        cells = [cell if len(cell) <= width else cell[: width - 1] + "…"
+                 for cell, width in zip(row, widths, strict=True)]
+        table.add_row(*(_styled(c) if h in ("status", "state") else escape(c)
+                        for h, c in zip(headers, cells, strict=True)))
     console.print(table)
-
-
-def _text(value: object, limit: int = 160) -> str:
-    """User and model text in a cell: rich markup escaped, long text cut."""
-    from rich.markup import escape
-
-    text = " ".join(str(value).split())
-    return escape(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 class LiveProgress:

@@ -42,5 +42,6 @@ class ChangeWatch:
     def wait(self, timeout: float) -> bool:
         """True when something changed within `timeout` seconds (the flag is then cleared)."""
         hit = self.changed.wait(timeout)
-        self.changed.clear()
+        if hit:  # cleared only when seen: a change landing just after a timeout is kept
+            self.changed.clear()
         return hit

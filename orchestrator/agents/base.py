@@ -24,11 +24,14 @@ from orchestrator.core.provider import (
 )
 from orchestrator.core.state import ProjectState
 from orchestrator.core.verdict import PlannedCheck
+from orchestrator.errors import ProviderError
 
 RunChecks = Callable[[str, Mapping[str, str], Sequence[PlannedCheck]], list[CheckOutcome]]
 """Runs checks for (project, files relative to its folder, checks), in the sandbox."""
 
 T = TypeVar("T", bound=BaseModel)
+Check = Callable[[T], list[str]]
+"""A content rule held against an answer: what is wrong with it (empty: it holds)."""
 
 
 class AgentFailure(Exception):
@@ -54,6 +57,30 @@ class AgentContext:
     """Runs the configured deploy command for (project, squad, artifacts), if there is one."""
     run_checks: RunChecks | None = None
     """QA's checks; None where nothing may run code (every check is then reported not run)."""
+    read_committed: Callable[[str, str], str | None] | None = None
+    """Reads a file as committed at a commit (path, sha); None when absent there."""
+    spent: list[Usage] = field(default_factory=list)
+    """Every call's usage, failed ones included: what a failed reaction's alert records."""
+    transcripts: list[dict[str, Any]] = field(default_factory=list)
+    """Every call's transcript, failed ones included (committed next to the alert)."""
+
+    def spent_total(self) -> Usage | None:
+        total: Usage | None = None
+        for usage in self.spent:
+            total = _add_usage(total, usage)
+        return total
+
+
+def spec_text(ctx: AgentContext) -> str | None:
+    """The project's spec as committed at its spec_ref, never the working tree: an edit
+    not yet committed is never built. A project without a commit (made by hand) reads the
+    tree."""
+    s = ctx.state
+    if not s.spec_path:
+        return None
+    if s.spec_commit and ctx.read_committed is not None:
+        return ctx.read_committed(s.spec_path, s.spec_commit)
+    return ctx.read_text(s.spec_path)
 
 
 @dataclass
@@ -103,20 +130,49 @@ def requirements_block(state: ProjectState, ids: Sequence[str] | None = None) ->
 
 
 def ask(ctx: AgentContext, reaction: Reaction, role: str, brief: Brief,
-        output_model: type[T], out: AgentOutput, call_facts: Facts | None = None) -> T:
-    """One provider call for `reaction`; usage and transcript are kept on `out`. The brief
-    is what a model reads; `call_facts` is the same as data, for the simulated team."""
+        output_model: type[T], out: AgentOutput, call_facts: Facts | None = None,
+        check: Check[T] | None = None) -> T:
+    """Provider calls for `reaction` until the answer keeps `check`'s content rule, re-asked
+    (at most llm.max_reasks times) naming what is missing; usage and transcripts are kept on
+    `out` and, failed calls' too, on `ctx`. AgentFailure when the rule is still broken. The
+    brief is what a model reads; `call_facts` is the same as data, for the simulated team."""
     prompt = ctx.prompt(role)
     messages = [Message("system", prompt.text), Message("user", brief.render())]
     meta = CallMeta(project=ctx.project, actor=reaction.actor, kind=reaction.kind,
                     subject=reaction.subject, prompt_version=prompt.version,
                     facts=call_facts or Facts())
-    completion = ctx.provider.complete(role, messages, output_model, meta)
-    usage = completion.usage.model_copy(update={"prompt_version": prompt.version})
-    out.usage = _add_usage(out.usage, usage)
-    if completion.transcript is not None:
-        out.transcripts.append(completion.transcript)
-    return completion.output
+    reasks = 0
+    while True:
+        try:
+            completion = ctx.provider.complete(role, messages, output_model, meta)
+        except ProviderError as exc:
+            used = getattr(exc, "usage", None)
+            if isinstance(used, Usage):
+                ctx.spent.append(used.model_copy(update={"prompt_version": prompt.version}))
+            transcript = getattr(exc, "transcript", None)
+            if isinstance(transcript, dict):
+                ctx.transcripts.append(transcript)
+            raise
+        usage = completion.usage.model_copy(update={"prompt_version": prompt.version})
+        out.usage = _add_usage(out.usage, usage)
+        ctx.spent.append(usage)
+        if completion.transcript is not None:
+            out.transcripts.append(completion.transcript)
+            ctx.transcripts.append(completion.transcript)
+        problems = check(completion.output) if check is not None else []
+        if not problems:
+            return completion.output
+        listed = "; ".join(problems[:20]) + (f" (+{len(problems) - 20} more)"
+                                              if len(problems) > 20 else "")
+        if reasks >= ctx.config.llm.max_reasks:
+            times = "re-ask" if reasks == 1 else "re-asks"
+            raise AgentFailure("invalid_output",
+                               f"answer breaks the rules after {reasks} {times}: {listed}")
+        reasks += 1
+        messages = [*messages,
+                    Message("assistant", completion.output.model_dump_json()),
+                    Message("user", f"Your previous answer was rejected: {listed}. Answer "
+                                    "again with the whole corrected JSON object.")]
 
 
 def _add_usage(a: Usage | None, b: Usage) -> Usage:
@@ -126,7 +182,8 @@ def _add_usage(a: Usage | None, b: Usage) -> Usage:
                  completion_tokens=a.completion_tokens + b.completion_tokens,
                  cost_usd=round(a.cost_usd + b.cost_usd, 6), latency_ms=a.latency_ms + b.latency_ms,
                  calls=a.calls + b.calls, prompt_hash=b.prompt_hash,
-                 prompt_version=b.prompt_version)
+                 prompt_version=b.prompt_version,
+                 estimated_tokens=a.estimated_tokens + b.estimated_tokens)
 
 
 def docs_path(project: str, name: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from orchestrator.agents import reports
 from orchestrator.agents.base import (
     AgentContext,
     AgentFailure,
@@ -15,6 +16,7 @@ from orchestrator.agents.base import (
     docs_path,
     facts,
     requirements_block,
+    spec_text,
 )
 from orchestrator.agents.outputs import (
     DependencyAnswer,
@@ -23,32 +25,78 @@ from orchestrator.agents.outputs import (
     SpecReviewOutput,
 )
 from orchestrator.core import events as ev
+from orchestrator.core.checks import (
+    missing_from_review,
+    ownership_problems,
+    requirement_key,
+    spec_requirement_lines,
+)
 from orchestrator.core.flow import Reaction
 from orchestrator.core.messages import Brief
+from orchestrator.core.requirements import (
+    SpecItem,
+    assign_requirement_ids,
+    requirement_changes,
+    section_areas,
+)
+from orchestrator.core.specs import slug
 from orchestrator.core.state import ModuleStatus
 
 _SQUAD_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
 def review_spec(ctx: AgentContext, r: Reaction) -> AgentOutput:
+    """The spec as committed at spec_ref, understood; ids assigned (and kept across rounds)
+    when the spec gives none. A change round reviews again and names what moved."""
     s = ctx.state
-    spec = ctx.read_text(s.spec_path) if s.spec_path else None
+    spec = spec_text(ctx)
+    previous = {rid: d.get("text", "") for rid, d in s.requirement_details.items()}
+    assigned = assign_requirement_ids(spec, previous if s.ids_assigned else None) if spec else []
     if spec is None:
         spec = f"# {s.title or s.id}\n\n(No spec file; the project was created by hand.)\n"
+    lines = spec_requirement_lines(spec)
+    listed = list(lines) or [a.id for a in assigned]
+    # The ids are handed over (the spec's own, or the ones assigned to a spec without them):
+    # a small model copies them far more reliably than it finds them.
+    context = [facts(project=s.id, round=s.round, requirement_ids=listed or "-")]
+    if assigned:
+        areas = section_areas(assigned)
+        context.append("## Requirements (the spec gives no ids: these are assigned, keep them)\n"
+                       + "\n".join(f"- {a.id}" + (f" ({_area(areas[a.id])})" if areas[a.id]
+                                                   else "") + f": {a.text}" for a in assigned))
+    context.append(f"## Spec: {s.spec_path or s.id}\n{spec}")
     out = AgentOutput()
     brief = Brief(
-        task="Review the spec: restate it as understood, list every FR-/NFR- requirement "
-             "with its area, and note open questions.",
-        context=f"{facts(project=s.id, round=s.round)}\n\n## Spec: {s.spec_path}\n{spec}",
+        task="Review the spec: restate it as understood, list every requirement with its id "
+             "and its area of work (in the spec's words), and note open questions.",
+        context="\n\n".join(context),
         expected_return="The spec as understood, its requirements, areas and open questions.",
     )
-    review = ask(ctx, r, "cto", brief, SpecReviewOutput, out)
-    details = _unique_requirements(review)
+
+    def covers_the_spec(answer: SpecReviewOutput) -> list[str]:
+        if assigned:  # the CTO's own ids: any the model leaves out keep the spec's words
+            return []
+        kept = [d.id for d in _reviewed_requirements(answer, [])]
+        if not kept and not lines:
+            return ["the review lists no requirement (ids FR-n / NFR-n)"]
+        return [f"the review leaves out {rid} (the spec says: {lines[rid][:200]})"
+                for rid in missing_from_review(lines, kept)]
+
+    review = ask(ctx, r, "cto", brief, SpecReviewOutput, out, check=covers_the_spec)
+    details = _reviewed_requirements(review, assigned)
     if not details:
         raise AgentFailure("invalid_output", "spec review found no requirements")
-    doc = out.write(docs_path(s.id, "spec-review.md"), review.understood_spec_markdown)
+    name = "spec-review.md" if s.round == 1 else f"spec-review-round{s.round}.md"
+    doc = out.write(docs_path(s.id, name),
+                    _review_document(review.understood_spec_markdown, details, bool(assigned)))
+    added, changed, removed = ([], [], []) if s.round == 1 else requirement_changes(
+        previous, {d.id: d.text for d in details})
     out.emit(r, ev.SpecReviewed(summary=review.summary[:2000], requirements=[d.id for d in details],
-                                details=details, doc=doc.ref), links=[doc])
+                                details=details, doc=doc.ref, round=s.round,
+                                ids_assigned=bool(assigned), added=added, changed=changed,
+                                removed=removed), links=[doc])
+    if s.round > 1:
+        return out  # the squads stay; the flow replans them with what changed
     engineer_brief = Brief(
         task="Propose the squads (one per area of work) that will build this spec, with the "
              "squads each depends on and the requirements each delivers.",
@@ -61,14 +109,40 @@ def review_spec(ctx: AgentContext, r: Reaction) -> AgentOutput:
     return out
 
 
-def _unique_requirements(review: SpecReviewOutput) -> list[ev.RequirementRef]:
+def _reviewed_requirements(review: SpecReviewOutput,
+                           assigned: list[SpecItem]) -> list[ev.RequirementRef]:
+    """The model's requirements with usable ids, first use of an id wins. With assigned ids,
+    the spec's own words stand for any the model left out: the CTO assigned them itself."""
     seen: dict[str, ev.RequirementRef] = {}
+    allowed = {a.id for a in assigned}
     for item in review.requirements:
-        rid = item.id.strip().upper()
-        if re.match(r"^N?FR-[A-Z0-9.]+$", rid) and rid not in seen:
-            seen[rid] = ev.RequirementRef(id=rid, area=item.area.strip().lower() or "general",
+        rid = requirement_key(item.id)
+        usable = rid in allowed if assigned else bool(re.match(r"^N?FR-[A-Z0-9.]+$", rid))
+        if usable and rid not in seen:
+            seen[rid] = ev.RequirementRef(id=rid, area=_area(item.area),
                                           text=item.text.strip()[:1000])
-    return list(seen.values())
+    if not assigned:
+        return list(seen.values())
+    areas = section_areas(assigned)
+    return [seen.get(a.id) or ev.RequirementRef(id=a.id, area=_area(areas[a.id]), text=a.text)
+            for a in assigned]
+
+
+def _area(text: str) -> str:
+    """An area as a squad-name-like word: the spec's own words, transliterated."""
+    return slug(text, 40) or "general"
+
+
+def _review_document(markdown: str, details: list[ev.RequirementRef], assigned: bool) -> str:
+    """The understood spec, and always the requirement ids it was reviewed with."""
+    lines = [markdown.rstrip(), "", "## Requirement ids", ""]
+    if assigned:
+        lines += ["The spec gives no FR-/NFR- ids: these were assigned by the CTO and are "
+                  "kept in later rounds.", ""]
+    lines += ["| id | area | requirement |", "|---|---|---|"]
+    lines += [f"| {d.id} | {d.area} | {' '.join(d.text.split()).replace('|', '/')} |"
+              for d in details]
+    return "\n".join(lines) + "\n"
 
 
 def decide_proposal(ctx: AgentContext, r: Reaction) -> AgentOutput:
@@ -90,14 +164,21 @@ def decide_proposal(ctx: AgentContext, r: Reaction) -> AgentOutput:
         expected_return="approve true with the Charter, or false with the questions.",
     )
     decision = ask(ctx, r, "cto", brief, ProposalDecision, out)
-    if (decision.approve or final) and squads:
+    problems = charter_problems(s.requirements, squads)
+    if (decision.approve or final) and problems and final:
+        raise AgentFailure("invalid_output", "the Charter would break the rules: "
+                           + "; ".join(problems[:20]))
+    if (decision.approve or final) and not problems:
         charter = decision.charter_markdown.strip() or _charter_text(squads)
         link = out.write(docs_path(s.id, "charter.md"), charter)
         out.emit(r, ev.CharterCreated(charter=link.ref, rounds=last_round,
                                       squads=squads),
                  links=[link])
     else:
-        questions = [q for q in decision.questions if q.strip()][:20] or [
+        # A Charter that leaves a requirement unowned (or shared) is never written: the
+        # Engineer is asked to fix the proposal instead, within the review rounds.
+        questions = [q for q in decision.questions if q.strip()][:20]
+        questions = (questions + [f"Fix the proposal: {p}." for p in problems])[:20] or [
             "The proposal has no usable squads: propose at least one squad."]
         out.emit(r, ev.CtoEngineerRequest(round=last_round + 1, questions=questions,
                                           brief=decision.rationale[:4000]))
@@ -118,6 +199,14 @@ def sanitize_squads(raw: list[dict[str, Any]]) -> list[ev.SquadPlan]:
             depends_on=[d for d in dict.fromkeys(deps) if d in squads],
             requirements=[str(x) for x in _as_list(sq.get("requirements"))])
     return list(squads.values())
+
+
+def charter_problems(requirements: list[str], squads: list[ev.SquadPlan]) -> list[str]:
+    """What keeps these squads from being a Charter: none, or a requirement without exactly
+    one squad (the core's rule)."""
+    if not squads:
+        return ["the proposal names no valid squad"]
+    return ownership_problems(requirements, {sq.name: sq.requirements for sq in squads})
 
 
 def _as_list(value: object) -> list[object]:
@@ -171,8 +260,9 @@ def final_report(ctx: AgentContext, r: Reaction) -> AgentOutput:
         expected_return="What was delivered, what failed and why, and what to do next.",
     )
     report = ask(ctx, r, "cto", brief, ReportOutput, out)
-    text = answered(brief, report.result, out.files)
-    link = out.write(docs_path(s.id, f"final-report-round{s.round}.md"), text)
+    answered(brief, report.result, out.files)  # the answer is held against its brief first
+    link = out.write(docs_path(s.id, f"final-report-round{s.round}.md"),
+                     reports.final_report(s, report.summary, report.result, delivered, failed))
     out.emit(r, ev.ProjectCompleted(report=link.ref, summary=report.summary[:2000],
                                     delivered=delivered, failed=failed), links=[link])
     return out

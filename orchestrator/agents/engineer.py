@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from orchestrator.agents.base import (
     AgentContext,
-    AgentFailure,
     AgentOutput,
     ask,
     docs_path,
     facts,
     requirements_block,
+    spec_text,
 )
-from orchestrator.agents.cto import sanitize_squads
+from orchestrator.agents.cto import charter_problems, sanitize_squads
 from orchestrator.agents.outputs import ProposalOutput
 from orchestrator.core import events as ev
 from orchestrator.core.flow import Reaction
@@ -21,7 +21,7 @@ from orchestrator.core.messages import Brief
 def propose(ctx: AgentContext, r: Reaction) -> AgentOutput:
     s = ctx.state
     rnd = s.review_round
-    spec = ctx.read_text(s.spec_path) if s.spec_path else None
+    spec = spec_text(ctx)
     sections = [facts(project=s.id, round=rnd), requirements_block(s)]
     if spec:
         sections.append(f"## Spec: {s.spec_path}\n{spec}")
@@ -35,10 +35,13 @@ def propose(ctx: AgentContext, r: Reaction) -> AgentOutput:
         context="\n\n".join(sections),
         expected_return="Squads, answers to the questions, and a proposal document.",
     )
-    proposal = ask(ctx, r, "engineer", brief, ProposalOutput, out)
+
+    def one_squad_each(answer: ProposalOutput) -> list[str]:
+        return charter_problems(s.requirements,
+                                sanitize_squads([sq.model_dump() for sq in answer.squads]))
+
+    proposal = ask(ctx, r, "engineer", brief, ProposalOutput, out, check=one_squad_each)
     squads = sanitize_squads([sq.model_dump() for sq in proposal.squads])
-    if not squads:
-        raise AgentFailure("invalid_output", "the proposal names no valid squad")
     link = out.write(docs_path(s.id, f"proposal-round{rnd}.md"), proposal.proposal_markdown)
     out.emit(r, ev.EngineerCtoResponse(
         round=rnd, squads=squads,

@@ -1,7 +1,9 @@
 """What each role answers: one pydantic model per kind of work, sent to models as a JSON schema.
 
 Every field is required and no model holds an open mapping, so the schemas work with strict
-structured outputs; optional things are empty lists or strings.
+structured outputs; optional things are empty lists or strings. `maxItems` in a field's schema
+is how much of that list the agents use: it tells a grammar-constrained model where to stop,
+while a longer answer still validates (and is cut by the agent).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ class ResultOut(_Out):
 
 
 class RequirementItem(_Out):
-    id: str = Field(description="FR-n or NFR-n as written in the spec.")
+    id: str = Field(description="FR-n or NFR-n as written in the spec, or as the brief "
+                                "assigns it when the spec gives no ids.")
     text: str
-    area: str = Field(description="backend, web, mobile, infrastructure or general.")
+    area: str = Field(description="The area of work the spec puts it in, in the spec's own "
+                                  "words (its section), e.g. backend, web, mobile; or general.")
 
 
 class SpecReviewOutput(_Out):
@@ -33,9 +37,9 @@ class SpecReviewOutput(_Out):
     title: str
     summary: str
     requirements: list[RequirementItem]
-    areas: list[str] = Field(description="Areas the spec touches: backend, web, mobile, ...")
+    areas: list[str] = Field(description="Areas of work the spec names, in its own words.")
     understood_spec_markdown: str
-    open_questions: list[str]
+    open_questions: list[str] = Field(json_schema_extra={"maxItems": 20})
 
 
 class SquadProposal(_Out):
@@ -68,10 +72,12 @@ class PlannedTask(_Out):
     requirements: list[str] = Field(description="FR/NFR ids this task covers.")
     depends_on: list[str] = Field(description="Keys of tasks of this backlog it waits for.")
     expected_files: list[str] = Field(
-        description="Files the Dev must write, relative to the squad's folder.")
+        description="Files the Dev must write, relative to the squad's folder.",
+        json_schema_extra={"maxItems": 10})
     brief: str = Field(description="What the Dev must do, in a few sentences.")
     subtasks: list[PlannedTask] = Field(
-        description="For a macro task: its subtasks (same shape); else empty.")
+        description="For a macro task: its subtasks (same shape); else empty.",
+        json_schema_extra={"maxItems": 10})
 
 
 class DependencyNeed(_Out):
@@ -83,8 +89,8 @@ class DependencyNeed(_Out):
 class BacklogOutput(_Out):
     """PM: the squad's backlog."""
 
-    tasks: list[PlannedTask]
-    dependency_requests: list[DependencyNeed]
+    tasks: list[PlannedTask] = Field(json_schema_extra={"maxItems": 60})
+    dependency_requests: list[DependencyNeed] = Field(json_schema_extra={"maxItems": 10})
     notes: str
 
 

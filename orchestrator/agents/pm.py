@@ -4,6 +4,7 @@ fixes, and consolidates the squad's report."""
 
 from __future__ import annotations
 
+from orchestrator.agents import reports
 from orchestrator.agents.base import (
     AgentContext,
     AgentOutput,
@@ -16,6 +17,7 @@ from orchestrator.agents.base import (
 )
 from orchestrator.agents.outputs import BacklogOutput, FixTaskOutput, PlannedTask, ReportOutput
 from orchestrator.core import events as ev
+from orchestrator.core.checks import requirement_key, uncovered_by_backlog
 from orchestrator.core.flow import Reaction, squad_outcome
 from orchestrator.core.messages import Brief
 from orchestrator.core.state import Module, ProjectState
@@ -27,7 +29,14 @@ def plan_backlog(ctx: AgentContext, r: Reaction) -> AgentOutput:
     s = ctx.state
     mod = s.modules[r.subject]
     squads = sorted(s.modules)
-    extra = {"change_request": s.change_requests[-1]} if s.round > 1 and s.change_requests else {}
+    extra: dict[str, object] = {}
+    if s.round > 1 and s.change_requests:
+        extra["change_request"] = s.change_requests[-1]
+    if s.round > 1 and s.spec_review_round == s.round:
+        # What moved in the spec since the last round, as it concerns this squad.
+        for kind in ("added", "changed"):
+            extra[kind] = [r for r in s.round_changes.get(kind, []) if r in mod.requirements]
+        extra["removed"] = list(s.round_changes.get("removed", []))
     out = AgentOutput()
     brief = Brief(
         task=f"Plan the backlog of squad {mod.name}: tasks covering its requirements, with "
@@ -40,7 +49,17 @@ def plan_backlog(ctx: AgentContext, r: Reaction) -> AgentOutput:
         ]),
         expected_return="The backlog, and any dependency requests to other squads.",
     )
-    backlog = ask(ctx, r, "pm", brief, BacklogOutput, out)
+    depth = ctx.config.max_decomposition_depth
+
+    def covers_the_squad(answer: BacklogOutput) -> list[str]:
+        # A change round's backlog adds to the squad's earlier tasks, which still count.
+        planned = [t.requirements for t in _within_depth(answer.tasks[:MAX_TASKS], depth)]
+        planned += [t.requirements for t in s.tasks.values() if t.module == mod.name]
+        missing = uncovered_by_backlog(mod.requirements, planned)
+        return [f"no task covers {rid}, a requirement of squad {mod.name}" for rid in missing]
+
+    backlog = ask(ctx, r, "pm", brief, BacklogOutput, out,
+                  check=covers_the_squad if mod.requirements else None)
     tasks = list(backlog.tasks)[:MAX_TASKS] or [_fallback_task(mod)]
     prefix = mod.name if s.round == 1 else f"{mod.name}-r{s.round}"
     keys = _assign_ids(tasks, prefix)
@@ -56,6 +75,16 @@ def plan_backlog(ctx: AgentContext, r: Reaction) -> AgentOutput:
     link = out.write(docs_path(s.id, f"backlog-{prefix}.md"), "\n".join(lines) + "\n")
     out.events[0] = out.events[0].model_copy(update={"links": (link,)})
     return out
+
+
+def _within_depth(tasks: list[PlannedTask], depth: int) -> list[PlannedTask]:
+    """The tasks a backlog really plans: subtasks past the depth limit are discarded."""
+    found: list[PlannedTask] = []
+    for task in tasks:
+        found.append(task)
+        if depth > 0:
+            found.extend(_within_depth(list(task.subtasks)[:10], depth - 1))
+    return found
 
 
 def _fallback_task(mod: Module) -> PlannedTask:
@@ -84,7 +113,9 @@ def _emit_task(ctx: AgentContext, r: Reaction, out: AgentOutput, mod: Module,
     """Our ids are positional (`<squad>-<n>`, subtasks `<parent>.<n>`), never the model's."""
     s = ctx.state
     files = [squad_path(s.id, mod.name, f) for f in task.expected_files[:10]]
-    reqs = [q for q in task.requirements if q in s.requirement_details or q in mod.requirements]
+    known = {requirement_key(q): q for q in [*s.requirement_details, *mod.requirements]}
+    reqs = list(dict.fromkeys(known[requirement_key(q)] for q in task.requirements
+                              if requirement_key(q) in known))
     # Only on tasks planned before this one and not on its own ancestors: no cycles.
     earlier = {e.payload.subject() for e in out.events if e.type == "task.assigned"}
     deps = sorted({keys[d] for d in task.depends_on if keys.get(d) in earlier
@@ -159,8 +190,9 @@ def squad_report(ctx: AgentContext, r: Reaction) -> AgentOutput:
         expected_return="What the squad delivered, what failed, and open risks.",
     )
     report = ask(ctx, r, "pm", brief, ReportOutput, out)
-    text = answered(brief, report.result, out.files)
-    link = out.write(docs_path(s.id, f"squad-{mod.name}-round{s.round}-report.md"), text)
+    answered(brief, report.result, out.files)  # the answer is held against its brief first
+    link = out.write(docs_path(s.id, f"squad-{mod.name}-round{s.round}-report.md"),
+                     reports.squad_report(s, mod, outcome, report.summary, report.result))
     out.emit(r, ev.ModuleCompleted(module=mod.name, report=link.ref, outcome=outcome),
              links=[link])
     return out

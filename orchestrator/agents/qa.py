@@ -3,6 +3,7 @@ requirements; a failing check fails the task whatever the review says."""
 
 from __future__ import annotations
 
+from orchestrator.agents import reports
 from orchestrator.agents.base import (
     AgentContext,
     AgentOutput,
@@ -66,10 +67,9 @@ def review(ctx: AgentContext, r: Reaction) -> AgentOutput:
     opinion = ask(ctx, r, "qa", brief, QaOutput, out, known)
     verdict = judge(outcomes, missing, opinion.passed, opinion.findings)
     report_path = f"{project_dir(s.id)}/{task.module}/qa/{task.id}-attempt{task.attempt}.md"
-    text = answered(brief, opinion.result, out.files)
-    text += "\n## Checks\n" + summary(outcomes) + "\n"
-    if verdict.findings:
-        text += "\n## Findings\n" + "\n".join(f"- {f}" for f in verdict.findings) + "\n"
+    answered(brief, opinion.result, out.files)  # the answer is held against its brief first
+    text = reports.qa_report(s, task, verdict.passed, verdict.findings, opinion.result)
+    text += "\n## Checks\n\n" + summary(outcomes) + "\n"
     link = out.write(report_path, text)
     if verdict.passed:
         out.emit(r, ev.QaPassed(task_id=task.id, report=link.ref, checks=outcomes),

@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict: `parallelism: true` or `lease_s: "600"` is a mistake to name, not to coerce.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 class OfflineConfig(_Strict):
@@ -48,7 +49,9 @@ class LlmConfig(_Strict):
     max_retries: int = Field(default=3, ge=0, le=20)
     max_reasks: int = Field(default=2, ge=0, le=10)
     max_output_tokens: int = Field(default=4096, ge=16)
-    structured_output: Literal["auto", "json_schema", "json_object"] = "auto"
+    structured_output: Literal["auto", "json_schema", "json_object_schema", "json_object",
+                               "prompt"] = "auto"
+    """auto: probe once per server and model, best mode first (see docs/providers.md)."""
     temperature: float | None = Field(default=None, ge=0, le=2)
     budget: BudgetConfig = BudgetConfig()
     prices: dict[str, Price] = {}
@@ -116,6 +119,11 @@ class QaConfig(_Strict):
         return [*self.checks.get("*", []), *self.checks.get(squad, [])]
 
 
+class SpecsConfig(_Strict):
+    ignore: list[str] = ["specs/archive/"]
+    """Folders under specs/ whose files never start a project."""
+
+
 class GitSettings(_Strict):
     verify: bool = True
     """Run the repository's pre-commit and commit-msg hooks on orch's commits; false skips
@@ -129,7 +137,10 @@ class Config(_Strict):
     parallelism: int = Field(default=4, ge=1, le=64)
     lease_s: int = Field(default=600, ge=1)
     loop_guard: int = Field(default=5000, ge=10)
+    max_failures: int = Field(default=3, ge=1, le=100)
+    """A reaction that failed closed this often waits for a person: `orch retry`."""
     deploy: DeployConfig = DeployConfig()
     qa: QaConfig = QaConfig()
+    specs: SpecsConfig = SpecsConfig()
     git: GitSettings = GitSettings()
     llm: LlmConfig = LlmConfig()

@@ -44,6 +44,9 @@ class Usage(BaseModel):
     prompt_hash: str = ""
     prompt_version: str = ""
     """Content hash of the role's prompt file (agents/prompts/<role>.md) the call used."""
+    estimated_tokens: int = 0
+    """How many of these tokens are estimates: attempts the server gave no count for (a 5xx,
+    a timeout, a body without usage)."""
 
 
 class SquadPlan(BaseModel):
@@ -226,10 +229,20 @@ class MonitorAlert(Payload):
     task_id: str = ""
     module: str = ""
     notify: list[str] = []
+    reaction: str = ""
+    """The reaction that failed closed, `kind[:subject]` (e.g. `plan_backlog:backend`)."""
+    reaction_actor: str = ""
+    """Whose reaction it was (the causation is the envelope's)."""
+    attempt: int = Field(default=0, ge=0)
+    """Which failure of that reaction this is, from 1: each one is its own alert."""
+    max_failures: int = Field(default=0, ge=0)
+    """The bound in force when it was written: that many failures since the last `orch
+    retry` and the reaction waits for a person."""
 
     @property
     def subject_key(self) -> str:
-        return f"{self.kind}:{self.task_id}:{self.module}"
+        key = f"{self.kind}:{self.task_id}:{self.module}"
+        return f"{key}:{self.reaction}#{self.attempt}" if self.attempt else key
 
 
 @event_type("block.reported", "pm")
@@ -282,12 +295,19 @@ class ProjectCompleted(Payload):
 
 @event_type("spec.reviewed", "cto")
 class SpecReviewed(Payload):
-    """The CTO wrote down the spec as understood."""
+    """The CTO wrote down the spec as understood (again in each change round, from the spec
+    as committed then: `added`, `changed`, `removed` say what moved since the last round)."""
 
     summary: str = ""
     requirements: list[str] = []
     details: list[RequirementRef] = []
     doc: str = ""
+    round: int = Field(default=1, ge=1)
+    ids_assigned: bool = False
+    """The spec gives no FR-/NFR- ids: the CTO assigned them, kept across rounds."""
+    added: list[str] = []
+    changed: list[str] = []
+    removed: list[str] = []
 
 
 @event_type("charter.created", "cto")
@@ -366,6 +386,23 @@ class ProjectChangesRequested(Payload):
     """The spec's author asked for changes: another round of work on the same project."""
 
     message: str = Field(min_length=1)
+    spec_commit: str = ""
+    """The commit of the spec the next round builds (the spec as committed when asked)."""
+
+
+@event_type("project.cancelled", "spec")
+class ProjectCancelled(Payload):
+    """A person ended the project: its reactions stop, its history stays."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@event_type("reaction.retried", "spec")
+class ReactionRetried(Payload):
+    """A person asked for reactions that failed closed too often to be tried again
+    (`orch retry`): `reactions` by `kind[:subject]`, or every waiting one when empty."""
+
+    reactions: list[str] = []
 
 
 SOURCE_EVENT_TYPES: tuple[str, ...] = (
@@ -424,6 +461,8 @@ class Event(BaseModel):
     payload: Payload
     links: tuple[Link, ...] = Field(default=(), strict=False)
     usage: Usage | None = Field(default=None, strict=False)
+    forced: bool = False
+    """Written with `orch emit --force` past the checks: verify names it as forced."""
 
     @model_validator(mode="before")
     @classmethod
@@ -482,6 +521,8 @@ class Event(BaseModel):
             doc["links"] = [link.model_dump() for link in self.links]
         if self.usage is not None:
             doc["usage"] = self.usage.model_dump()
+        if self.forced:
+            doc["forced"] = True
         return doc
 
     @classmethod
@@ -500,6 +541,7 @@ class NewEvent(BaseModel):
     request_id: str | None = None
     links: tuple[Link, ...] = ()
     usage: Usage | None = None
+    forced: bool = False
     id: str | None = None
     """Kept when an event made elsewhere is written here (a bundle applied): its id is what
     later events of the bundle name as their causation."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from orchestrator.core import events as ev
 from orchestrator.core.state import (
@@ -32,6 +32,8 @@ class FlowSettings:
     max_review_rounds: int = 3
     max_qa_rework: int = 2
     loop_guard: int = 5000
+    max_failures: int = 3
+    """A reaction that failed closed this often waits for `orch retry`."""
     worker: str = ""
     now: datetime | None = None
 
@@ -48,6 +50,11 @@ class Reaction:
     @property
     def key(self) -> tuple[str, str]:
         return (self.actor, self.causation_id)
+
+    @property
+    def label(self) -> str:
+        """How people name it (`orch retry P LABEL`): `kind`, or `kind:subject`."""
+        return f"{self.kind}:{self.subject}" if self.subject else self.kind
 
     @property
     def squad(self) -> str:
@@ -72,13 +79,16 @@ def decider(fn: Decider) -> Decider:
 
 def pending_reactions(state: ProjectState, settings: FlowSettings) -> list[Reaction]:
     """Every reaction the flow calls for that the log does not hold yet, in a stable order."""
-    if state.status == ProjectStatus.ACCEPTED or not state.created_event:
+    if state.status in (ProjectStatus.ACCEPTED, ProjectStatus.CANCELLED) or (
+            not state.created_event):
         return []
     if state.round_events >= settings.loop_guard:
         return list(_loop_guard(state, settings))
     found: list[Reaction] = []
     for fn in DECIDERS:
-        found.extend(r for r in fn(state, settings) if not r.done_in(state))
+        found.extend(r for r in fn(state, settings) if not r.done_in(state)
+                     and (not state.failing
+                          or state.failures_of(r.actor, r.causation_id) < settings.max_failures))
     return found
 
 
@@ -115,6 +125,13 @@ def _loop_guard(state: ProjectState, settings: FlowSettings) -> Iterator[Reactio
 def review_spec(s: ProjectState, cfg: FlowSettings) -> Iterator[Reaction]:
     if s.status == ProjectStatus.CREATED:
         yield _work("review_spec", "cto", s.created_event, "spec.reviewed")
+    elif s.status == ProjectStatus.CHANGES_REQUESTED and _needs_round_review(s):
+        yield _work("review_spec", "cto", s.changes_event, "spec.reviewed")
+
+
+def _needs_round_review(s: ProjectState) -> bool:
+    """A change round reads the spec again (as committed now), unless there is none to read."""
+    return bool(s.spec_path) and s.spec_review_round < s.round
 
 
 @decider
@@ -141,16 +158,53 @@ def hire_pms(s: ProjectState, cfg: FlowSettings) -> Iterator[Reaction]:
 
 @decider
 def replan_changes(s: ProjectState, cfg: FlowSettings) -> Iterator[Reaction]:
-    if s.status == ProjectStatus.CHANGES_REQUESTED and s.charter_squads:
-        change = s.change_requests[-1] if s.change_requests else ""
-        yield _pure(s, "replan_changes", "cto", s.changes_event, *(
-            ev.ModulePlanned(module=sq["name"],
-                             scope=f"Round {s.round} change request: {change}\n\n"
-                                   f"{sq.get('scope', '')}",
-                             depends_on=list(sq.get("depends_on", [])),
-                             requirements=list(sq.get("requirements", [])))
-            for sq in s.charter_squads
-        ))
+    if s.status != ProjectStatus.CHANGES_REQUESTED or not s.charter_squads:
+        return
+    if _needs_round_review(s):
+        return
+    change = s.change_requests[-1] if s.change_requests else ""
+    reviewed = s.spec_review_round == s.round
+    notes = _change_notes(s) if reviewed else ""
+    yield _pure(s, "replan_changes", "cto", s.spec_review_event if reviewed else s.changes_event,
+                *(ev.ModulePlanned(module=sq["name"],
+                                   scope=f"Round {s.round} change request: {change}\n\n"
+                                         f"{notes}{sq.get('scope', '')}",
+                                   depends_on=list(sq.get("depends_on", [])),
+                                   requirements=reqs)
+                  for sq, reqs in round_squads(s)))
+
+
+def round_squads(s: ProjectState) -> list[tuple[dict[str, Any], list[str]]]:
+    """Each squad with its requirements for this round: removed ones dropped, each added one
+    given to the squad that holds requirements of its area (else named for it, else the
+    first squad), so every requirement keeps exactly one squad."""
+    removed = set(s.round_changes.get("removed", [])) if s.spec_review_round == s.round else set()
+    current = set(s.requirements) if s.spec_review_round == s.round else None
+    plan = [(sq, [r for r in sq.get("requirements", []) if r not in removed
+                  and (current is None or r in current)]) for sq in s.charter_squads]
+    owned = {r for _, reqs in plan for r in reqs}
+    for rid in s.requirements if current is not None else []:
+        if rid in owned:
+            continue
+        area = s.requirement_details.get(rid, {}).get("area", "")
+        target = next((reqs for _, reqs in plan if any(
+            s.requirement_details.get(x, {}).get("area") == area for x in reqs)), None)
+        if target is None:
+            target = next((reqs for sq, reqs in plan if area and area in sq["name"]), plan[0][1])
+        target.append(rid)
+        owned.add(rid)
+    return plan
+
+
+def _change_notes(s: ProjectState) -> str:
+    lines = []
+    for kind in ("added", "changed", "removed"):
+        ids = s.round_changes.get(kind, [])
+        if ids:
+            lines.append(f"Requirements {kind} since the last round: " + "; ".join(
+                f"{rid} {s.requirement_details.get(rid, {}).get('text', '')}".strip()
+                for rid in ids))
+    return "\n".join(lines) + "\n\n" if lines else ""
 
 
 # -- squads: backlog, work, QA, rework ----------------------------------------------------------

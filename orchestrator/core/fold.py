@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from functools import singledispatch
 
 from orchestrator.core import events as ev
+from orchestrator.core import failures
+from orchestrator.core.ids import ROLES
 from orchestrator.core.state import (
     MODULE_DONE,
     TASK_DONE,
@@ -66,6 +68,8 @@ def apply_event(state: ProjectState, event: ev.Event) -> bool:
         _refuse(state, event, f"duplicate reaction of {event.actor} to {event.causation_id}")
         return False
     try:
+        if event.role not in ROLES:
+            raise IllegalTransition(f"actor '{event.actor}' is no role of orch")
         if event.type != "project.created" and not state.created_event:
             raise IllegalTransition("project has no project.created event")
         _apply(event.payload, event, state)
@@ -75,11 +79,14 @@ def apply_event(state: ProjectState, event: ev.Event) -> bool:
     if key is not None:
         state.reactions.add(key)
         state.reacted.add(key[:3])
+        if state.failing and event.type not in failures.NOT_RESOLVING:
+            failures.resolve(state, event.actor, key[1])
     if event.usage is not None:
         state.usage.prompt_tokens += event.usage.prompt_tokens
         state.usage.completion_tokens += event.usage.completion_tokens
         state.usage.cost_usd = round(state.usage.cost_usd + event.usage.cost_usd, 6)
         state.usage.calls += event.usage.calls
+        state.usage.estimated_tokens += event.usage.estimated_tokens
     return True
 
 
@@ -141,14 +148,23 @@ def _(p: ev.ProjectCreated, e: ev.Event, s: ProjectState) -> None:
     s.created_event = e.id
     s.request_id = e.request_id
     s.spec_ref = f"{p.spec_path}@{p.spec_commit}" if p.spec_path else ""
-    s.spec_path = p.spec_path
+    s.spec_path, s.spec_commit = p.spec_path, p.spec_commit
     s.title, s.author = p.title, p.author
 
 
 @_apply.register
 def _(p: ev.SpecReviewed, e: ev.Event, s: ProjectState) -> None:
-    _project_in(s, ProjectStatus.CREATED, ProjectStatus.SPEC_REVIEWED)
-    s.status = ProjectStatus.SPEC_REVIEWED
+    if s.status == ProjectStatus.CHANGES_REQUESTED:
+        # A change round reviews the spec as committed now; the round stays open for replanning.
+        _require(p.round == s.round, f"spec review of round {p.round} in round {s.round}")
+        _require(s.spec_review_round < s.round, f"round {s.round} spec already reviewed")
+    else:
+        _project_in(s, ProjectStatus.CREATED, ProjectStatus.SPEC_REVIEWED)
+        s.status = ProjectStatus.SPEC_REVIEWED
+    s.spec_review_round, s.spec_review_event = s.round, e.id
+    s.ids_assigned = p.ids_assigned
+    s.round_changes = {"added": list(p.added), "changed": list(p.changed),
+                       "removed": list(p.removed)}
     s.requirements = list(p.requirements) or [d.id for d in p.details]
     s.requirement_details = {d.id: {"area": d.area, "text": d.text} for d in p.details}
 
@@ -184,6 +200,10 @@ def _(p: ev.ModulePlanned, e: ev.Event, s: ProjectState) -> None:
             s.round > existing.round and existing.status in MODULE_DONE,
             f"module '{p.module}' already planned",
         )
+    if existing is not None:  # a change round: the squad's scope as planned now
+        for sq in s.charter_squads:
+            if sq.get("name") == p.module:
+                sq["requirements"] = list(p.requirements)
     s.modules[p.module] = Module(
         name=p.module, depends_on=list(p.depends_on), scope=p.scope,
         requirements=list(p.requirements), planned_event=e.id, round=s.round,
@@ -271,6 +291,8 @@ def _(p: ev.TaskCompleted, e: ev.Event, s: ProjectState) -> None:
         _require(not open_subtasks, f"subtasks still open: {', '.join(open_subtasks)}")
     task.status, task.last_event = TaskStatus.COMPLETED, e.id
     task.artifacts = list(p.artifacts)
+    if s.failing:
+        failures.resolve_task(s, task.id)
 
 
 @_apply.register
@@ -305,7 +327,11 @@ def _(p: ev.MonitorAlert, e: ev.Event, s: ProjectState) -> None:
         task = _task(s, p.task_id, TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS)
         task.status, task.last_event, task.findings = TaskStatus.QA_FAILED, e.id, [p.message]
     s.alerts.append(Alert(event_id=e.id, kind=p.kind, message=p.message, severity=p.severity,
-                          task_id=p.task_id, module=p.module, at=_at(e)))
+                          task_id=p.task_id, module=p.module, at=_at(e), reaction=p.reaction,
+                          attempt=p.attempt))
+    if p.reaction_actor and e.causation_id:
+        failures.record_failure(s, len(s.alerts) - 1, p.reaction_actor, e.causation_id,
+                                p.reaction, p.attempt, p.max_failures)
     if p.severity == "error" or p.kind == "rework_exhausted":
         s.notices.append(Notice(event_id=e.id, kind=p.kind, message=p.message, at=_at(e)))
 
@@ -409,6 +435,11 @@ def _(p: ev.ProjectCompleted, e: ev.Event, s: ProjectState) -> None:
 
 
 @_apply.register
+def _(p: ev.ReactionRetried, e: ev.Event, s: ProjectState) -> None:
+    failures.retry(s, list(p.reactions))
+
+
+@_apply.register
 def _(p: ev.ProjectAccepted, e: ev.Event, s: ProjectState) -> None:
     _project_in(s, ProjectStatus.COMPLETED)
     s.status = ProjectStatus.ACCEPTED
@@ -419,5 +450,16 @@ def _(p: ev.ProjectChangesRequested, e: ev.Event, s: ProjectState) -> None:
     _project_in(s, ProjectStatus.COMPLETED)
     s.status, s.changes_event = ProjectStatus.CHANGES_REQUESTED, e.id
     s.request_id = e.request_id  # the new round is a chain of its own
+    if p.spec_commit and s.spec_path:  # the round builds the spec as committed when asked
+        s.spec_commit = p.spec_commit
+        s.spec_ref = f"{s.spec_path}@{p.spec_commit}"
     s.change_requests.append(p.message)
     s.round, s.round_events = s.round + 1, 0
+
+
+@_apply.register
+def _(p: ev.ProjectCancelled, e: ev.Event, s: ProjectState) -> None:
+    _require(s.status not in (ProjectStatus.ACCEPTED, ProjectStatus.CANCELLED),
+             f"project is {s.status.value}")
+    s.status, s.cancel_reason = ProjectStatus.CANCELLED, p.reason
+    s.notices.append(Notice(event_id=e.id, kind="cancelled", message=p.reason, at=_at(e)))

@@ -16,6 +16,7 @@ class ProjectStatus(StrEnum):
     COMPLETED = "completed"
     ACCEPTED = "accepted"
     CHANGES_REQUESTED = "changes_requested"
+    CANCELLED = "cancelled"
 
 
 class ModuleStatus(StrEnum):
@@ -120,6 +121,30 @@ class Alert:
     task_id: str = ""
     module: str = ""
     at: str = ""
+    reaction: str = ""
+    attempt: int = 0
+    state: str = "current"
+    """current; superseded (a later failure of the same reaction says why now); resolved (the
+    reaction, or the task's rework, later succeeded)."""
+
+
+@dataclass
+class FailingReaction:
+    """A reaction that failed closed: how often since the last `orch retry`, and its alerts."""
+
+    actor: str
+    causation: str
+    reaction: str
+    failures: int = 0
+    attempts: int = 0
+    alerts: list[int] = field(default_factory=list)
+    """Indexes into ProjectState.alerts, oldest first."""
+    limit: int = 0
+    """The latest alert's bound: `failures >= limit` means it waits for `orch retry`."""
+
+    @property
+    def waiting(self) -> bool:
+        return 0 < self.limit <= self.failures
 
 
 @dataclass
@@ -156,6 +181,8 @@ class UsageTotals:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     calls: int = 0
+    estimated_tokens: int = 0
+    """Of the tokens, those estimated (attempts the server gave no count for)."""
 
 
 @dataclass
@@ -172,6 +199,14 @@ class ProjectState:
     last_review_event: str = ""
     last_review_type: str = ""
     spec_path: str = ""
+    spec_commit: str = ""
+    spec_review_round: int = 0
+    """The last round whose spec review is in the log (each change round reviews again)."""
+    spec_review_event: str = ""
+    ids_assigned: bool = False
+    round_changes: dict[str, list[str]] = field(default_factory=dict)
+    """added / changed / removed requirement ids of this round's spec review."""
+    cancel_reason: str = ""
     requirements: list[str] = field(default_factory=list)
     requirement_details: dict[str, dict[str, str]] = field(default_factory=dict)
     last_questions: list[str] = field(default_factory=list)
@@ -188,6 +223,8 @@ class ProjectState:
     notices: list[Notice] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     usage: UsageTotals = field(default_factory=UsageTotals)
+    failing: dict[str, FailingReaction] = field(default_factory=dict)
+    """Reactions that failed closed and have not succeeded since, by `failing_key`."""
     reactions: set[tuple[str, str, str, str]] = field(default_factory=set)
     reacted: set[tuple[str, str, str]] = field(default_factory=set)
     """(actor, causation, type) of every reaction event: what the deciders check."""
@@ -200,6 +237,11 @@ class ProjectState:
     def has_reacted(self, actor: str, causation: str, type_name: str) -> bool:
         return (actor, causation, type_name) in self.reacted
 
+    def failures_of(self, actor: str, causation: str) -> int:
+        """How often this reaction failed closed since it was last retried by a person."""
+        found = self.failing.get(failing_key(actor, causation))
+        return found.failures if found else 0
+
     def module_tasks(self, module: str, round_: int | None = None) -> list[Task]:
         return [
             t for t in self.tasks.values()
@@ -211,6 +253,8 @@ class ProjectState:
         """A state from the plain mapping the cache adapter wrote it as."""
         state = cls(id=data["id"])
         for f in fields(cls):
+            if f.name not in data:
+                continue  # a field newer than the cache keeps its default
             value = data[f.name]
             if f.name == "modules":
                 value = {k: Module(**v) for k, v in value.items()}
@@ -232,9 +276,16 @@ class ProjectState:
                 value = [Finding(**v) for v in value]
             elif f.name == "usage":
                 value = UsageTotals(**value)
+            elif f.name == "failing":
+                value = {k: FailingReaction(**v) for k, v in value.items()}
             elif f.name in ("reactions", "reacted"):
                 value = {tuple(k) for k in value}
             elif f.name == "status":
                 value = ProjectStatus(value)
             setattr(state, f.name, value)
         return state
+
+
+def failing_key(actor: str, causation: str) -> str:
+    """A reaction's key in ProjectState.failing (a string: the cache is JSON)."""
+    return f"{actor} {causation}"

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from orchestrator.core.state import Finding, ProjectState, Task
+from orchestrator.core.failures import failed_reactions
+from orchestrator.core.state import Alert, Finding, ProjectState, Task, TaskStatus
+
+_NEVER_RESOLVED = frozenset({"rework_exhausted", "loop_guard", "budget_exceeded"})
 
 
 def project_view(state: ProjectState) -> dict[str, Any]:
@@ -39,9 +42,11 @@ def project_view(state: ProjectState) -> dict[str, Any]:
         ],
         "alerts": [
             {"event_id": a.event_id, "kind": a.kind, "message": a.message,
-             "severity": a.severity, "task_id": a.task_id, "module": a.module, "at": a.at}
+             "severity": a.severity, "task_id": a.task_id, "module": a.module, "at": a.at,
+             "reaction": a.reaction, "attempt": a.attempt, "state": alert_state(state, a)}
             for a in state.alerts
         ],
+        "failed_reactions": failed_reactions(state),
         "notices": [
             {"event_id": n.event_id, "kind": n.kind, "message": n.message, "at": n.at}
             for n in state.notices
@@ -51,11 +56,25 @@ def project_view(state: ProjectState) -> dict[str, Any]:
             "completion_tokens": state.usage.completion_tokens,
             "cost_usd": state.usage.cost_usd,
             "calls": state.usage.calls,
+            "estimated_tokens": state.usage.estimated_tokens,
         },
         "findings": [finding_view(f) for f in state.findings],
         "events": state.events,
         "last_seq": state.last_seq,
     }
+
+
+def alert_state(state: ProjectState, alert: Alert) -> str:
+    """The alert's state as the fold left it (current, superseded, resolved), and resolved
+    too when what followed made it old news: its task passed QA after all (a stale claim,
+    a failed deploy of a task's squad that was redone). Exhausted rework, a loop guard or a
+    budget stays current: nothing that follows undoes them."""
+    if alert.state != "current" or alert.kind in _NEVER_RESOLVED:
+        return alert.state
+    task = state.tasks.get(alert.task_id) if alert.task_id else None
+    if task is not None and task.status == TaskStatus.PASSED:
+        return "resolved"
+    return alert.state
 
 
 def _task_order(state: ProjectState) -> list[Task]:

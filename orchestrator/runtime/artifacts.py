@@ -71,13 +71,14 @@ class ArtifactGuard:
 
 
 def transcript_files(project: str, reaction: Reaction,
-                     transcripts: list[dict[str, Any]]) -> dict[str, bytes]:
-    """Transcripts committed beside the events they produced, one file per call."""
+                     transcripts: list[dict[str, Any]], tag: str = "") -> dict[str, bytes]:
+    """Transcripts committed beside the events they produced, one file per call; `tag` keeps
+    apart the files of a reaction's failed attempts."""
     files: dict[str, bytes] = {}
     for n, record in enumerate(transcripts, start=1):
         digest = str(record.get("prompt_hash") or hashlib.sha256(
             orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest())[:16]
         actor = reaction.actor.replace(".", "-")
-        name = f"{reaction.causation_id}-{actor}-{n}-{digest}.json"
+        name = f"{reaction.causation_id}-{actor}-{tag + '-' if tag else ''}{n}-{digest}.json"
         files[f"{TRANSCRIPTS_DIR}/{project}/{name}"] = transcript_bytes(record)
     return files

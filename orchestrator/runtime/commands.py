@@ -18,7 +18,9 @@ from orchestrator.core.events import (
     payload_model,
     payload_types,
 )
-from orchestrator.errors import ProjectNotFoundError, UsageError
+from orchestrator.core.ids import ROLES
+from orchestrator.core.state import ProjectStatus
+from orchestrator.errors import EventFileError, ProjectNotFoundError, UsageError
 from orchestrator.runtime.workspace import Workspace
 
 
@@ -74,6 +76,12 @@ def emit_event(
             data = load_config_text(path.read_text(encoding="utf-8"), str(path))
         except OSError as exc:
             raise UsageError(f"cannot read payload file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"payload file {path} is not UTF-8 text (YAML or JSON)") from None
+        except EventFileError as exc:
+            raise UsageError(f"payload file {exc}") from None
+        if not isinstance(data, dict):
+            raise UsageError(f"payload file {path} must hold a mapping of fields")
     data.update(parse_pairs(model, pairs))
     try:
         payload = model.model_validate(data)
@@ -87,10 +95,35 @@ def emit_event(
         raise ProjectNotFoundError(
             f"no project '{project}'; create it with 'orch emit project.created --project "
             f"{project}' or 'orch submit SPEC'")
-    return ws.log.append(project, [new], check=not force)[0]
+    if force:
+        return ws.log.append(project, [new.model_copy(update={"forced": True})], check=False)[0]
+    _refuse_breaking(ws, project, new)
+    return ws.log.append(project, [new])[0]
+
+
+def _refuse_breaking(ws: Workspace, project: str, new: NewEvent) -> None:
+    """What would make `orch verify` fail for good is refused before anything is written."""
+    hint = "; pass --force to write it anyway (verify will name it as forced)"
+    role = new.actor.partition(".")[0]
+    if role not in ROLES:
+        raise UsageError(f"actor '{new.actor}' is no role (roles: {', '.join(sorted(ROLES))})"
+                         + hint)
+    if project not in ws.reader.projects():
+        return
+    if new.causation_id is not None:
+        ids = {e.id for e in ws.reader.events(project)}
+        if new.causation_id not in ids:
+            raise UsageError(f"causation {new.causation_id} is no event of project "
+                             f"'{project}'" + hint)
+    status = ws.reader.states([project])[project].status
+    if status in (ProjectStatus.ACCEPTED, ProjectStatus.CANCELLED):
+        raise UsageError(f"project '{project}' is {status.value}: its log is closed" + hint)
 
 
 def log_events(ws: Workspace, project: str | None, types: Sequence[str]) -> list[Event]:
+    unknown = [t for t in types if t not in payload_types()]
+    if unknown:
+        raise UsageError(f"unknown event type '{unknown[0]}'; 'orch schema' lists the types")
     projects = ws.reader.projects()
     if project is not None:
         if project not in projects:

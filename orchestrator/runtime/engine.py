@@ -24,8 +24,8 @@ from orchestrator.core.flow import FlowSettings, Reaction, pending_reactions
 from orchestrator.core.fold import TASK_FAILING_ALERTS
 from orchestrator.core.paths import project_dir
 from orchestrator.core.provider import Provider
-from orchestrator.core.state import ProjectState, ProjectStatus, TaskStatus
-from orchestrator.errors import ProviderError, UsageError
+from orchestrator.core.state import ProjectState, ProjectStatus, TaskStatus, failing_key
+from orchestrator.errors import GitError, ProviderError, UsageError
 from orchestrator.runtime.artifacts import ArtifactGuard, transcript_files
 from orchestrator.runtime.budget import BudgetExceeded
 from orchestrator.runtime.deploy import deploy_runner
@@ -46,6 +46,9 @@ class RunReport:
     commits: int = 0
     events: int = 0
     failures: list[str] = field(default_factory=list)
+    waiting: list[tuple[str, str]] = field(default_factory=list)
+    """(project, reaction label) of the reactions whose failure here was their last before
+    `orch retry`."""
     stopped: bool = False
     dropped: int = 0
 
@@ -55,6 +58,7 @@ class _Job:
     project: str
     reaction: Reaction
     future: Future[AgentOutput]
+    ctx: AgentContext | None = None
 
 
 class Engine:
@@ -74,6 +78,8 @@ class Engine:
         self.progress = progress
         self._failed: set[Key] = set()
         self._halted: set[str] = set()
+        self._read_lock = threading.Lock()
+        self._committed: dict[tuple[str, str], str | None] = {}
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -98,7 +104,7 @@ class Engine:
                 # it overlaps their model calls. A crash loses nothing that was committed,
                 # and what was not is decided again by the next run.
                 for project, r, ctx in starting:
-                    jobs[(project, *r.key)] = _Job(project, r, pool.submit(perform, ctx, r))
+                    jobs[(project, *r.key)] = _Job(project, r, pool.submit(perform, ctx, r), ctx)
                 self._commit(report)
                 if self.progress is not None:
                     self.progress(self._states(projects), len(jobs))
@@ -126,6 +132,7 @@ class Engine:
         return FlowSettings(max_review_rounds=self.config.max_review_rounds,
                             max_qa_rework=self.config.max_qa_rework,
                             loop_guard=self.config.loop_guard, worker=self.worker,
+                            max_failures=self.config.max_failures,
                             now=utcnow())
 
     def _step(self, project: str, state: ProjectState, jobs: dict[Key, _Job],
@@ -157,10 +164,24 @@ class Engine:
             self._stage(project, claims, {}, report)
         for r in new:
             ctx = AgentContext(project=project, state=snapshot, config=self.config,
-                               provider=self.provider, read_text=self.guard.read_text, prompt=load_prompt,
-                               run_deploy=self.deploy, run_checks=self.checks.run)
+                               provider=self.provider, read_text=self.guard.read_text,
+                               prompt=load_prompt, run_deploy=self.deploy,
+                               run_checks=self.checks.run, read_committed=self._read_committed)
             starting.append((project, r, ctx))
         return True
+
+    def _read_committed(self, path: str, commit: str) -> str | None:
+        """A file as committed (the spec at its spec_ref), read once per run, under a lock:
+        agents call this from their threads."""
+        with self._read_lock:
+            if (path, commit) not in self._committed:
+                try:
+                    data = dict(self.ws.repo.read_tree_files(commit, path)).get(path)
+                except GitError:
+                    data = None
+                self._committed[(path, commit)] = (
+                    data.decode("utf-8", "replace") if data is not None else None)
+            return self._committed[(path, commit)]
 
     # -- results -------------------------------------------------------------------------------
 
@@ -187,13 +208,13 @@ class Engine:
             out = job.future.result()
             files = self.guard.check(job.project, out.files)
         except AgentFailure as exc:
-            self._fail(job.project, r, exc.kind, exc.reason, report)
+            self._fail(job.project, r, exc.kind, exc.reason, report, job.ctx)
             return None
         except BudgetExceeded as exc:
-            self._fail(job.project, r, "budget_exceeded", str(exc), report)
+            self._fail(job.project, r, "budget_exceeded", str(exc), report, job.ctx)
             return None
         except ProviderError as exc:
-            self._fail(job.project, r, "provider_error", str(exc), report)
+            self._fail(job.project, r, "provider_error", str(exc), report, job.ctx)
             return None
         transcripts = transcript_files(job.project, r, out.transcripts)
         events = list(out.events)
@@ -219,8 +240,10 @@ class Engine:
             report.commits += 1
 
     def _fail(self, project: str, r: Reaction, kind: str, reason: str,
-              report: RunReport) -> None:
-        """Fail closed: nothing of the reaction is written; an alert names role, task, reason."""
+              report: RunReport, ctx: AgentContext | None = None) -> None:
+        """Fail closed: nothing of the reaction is written; an alert names role, task, reason
+        and attempt, and carries what the failed calls cost (with their transcripts), so the
+        budget of every later run counts it."""
         key = (project, *r.key)
         self._failed.add(key)
         message = " ".join(p for p in (r.actor, r.kind, r.subject) if p) + f": {reason}"
@@ -234,17 +257,28 @@ class Engine:
         if kind in TASK_FAILING_ALERTS and task and task.status not in (
                 TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS):
             kind = "other"  # only a Dev's unusable answer counts as a failed attempt
+        failing = state.failing.get(failing_key(r.actor, r.causation_id))
+        attempt = (failing.attempts if failing else 0) + 1
         alert = ev.MonitorAlert.model_validate({
             "kind": kind if kind in _ALERT_KINDS else "other", "severity": "error",
             "message": message, "task_id": task_id, "module": r.squad,
-            "notify": [f"pm.{r.squad}"] if r.squad else ["cto"]})
-        # A UsageError here means the same alert is in the log already (an earlier run failed
-        # the same way): nothing more to say.
+            "notify": [f"pm.{r.squad}"] if r.squad else ["cto"],
+            "reaction": r.label, "reaction_actor": r.actor, "attempt": attempt,
+            "max_failures": self.config.max_failures})
+        if (failing.failures if failing else 0) + 1 >= self.config.max_failures:
+            report.waiting.append((project, r.label))
+        usage = ctx.spent_total() if ctx is not None else None
+        files = transcript_files(project, r, ctx.transcripts, tag=f"failed{attempt}") \
+            if ctx is not None else {}
+        links = tuple(ev.Link(kind="transcript", ref=p) for p in sorted(files))
+        # A UsageError here means this attempt's alert is in the log already (another worker
+        # failed the same attempt): nothing more to say.
         with contextlib.suppress(UsageError):
             self._stage(project, [ev.NewEvent(payload=alert, actor=_monitor(r),
-                                              causation_id=r.causation_id,
+                                              causation_id=r.causation_id, usage=usage,
+                                              links=links,
                                               request_id=state.request_id or None)],
-                        {}, report)
+                        files, report)
         if task_id and kind in TASK_FAILING_ALERTS:
             self._failed.discard(key)  # the task moved to qa_failed: the Monitor takes it
 

@@ -84,7 +84,7 @@ class EventLog:
                     id=new.id or new_ulid(), seq=seq, type=new.type, project=project,
                     request_id=new.request_id or state.request_id or new_ulid(),
                     causation_id=new.causation_id, actor=new.actor, at=new.at or utcnow(),
-                    payload=new.payload, links=new.links, usage=new.usage,
+                    payload=new.payload, links=new.links, usage=new.usage, forced=new.forced,
                 )
                 if not apply_event(state, event) and check:
                     reason = state.findings[-1].reason

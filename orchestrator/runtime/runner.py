@@ -20,7 +20,7 @@ from orchestrator.adapters.config_file import load_config
 from orchestrator.core.config import Config
 from orchestrator.core.provider import Provider
 from orchestrator.core.state import ProjectState
-from orchestrator.errors import OrchError, UsageError
+from orchestrator.errors import ConfigError, GitError, OrchError, UsageError
 from orchestrator.runtime.artifacts import TRANSCRIPTS_DIR
 from orchestrator.runtime.engine import Engine, RunReport, project_done
 from orchestrator.runtime.projects import adopt_specs, submit
@@ -34,6 +34,8 @@ def make_provider(ws: Workspace, config: Config, replay: bool = False,
     budget = config.llm.budget
     if replay or (budget.max_tokens is None and budget.max_cost_usd is None):
         return provider
+    # Built from the log once per process (failed calls' usage is on their alerts), then
+    # kept up to date by every call of this run: no run or watch pass starts from zero.
     from orchestrator.core.events import Usage
     from orchestrator.runtime.budget import Budget, BudgetedProvider
 
@@ -49,6 +51,10 @@ def make_provider(ws: Workspace, config: Config, replay: bool = False,
                     cost_usd=used.cost_usd)], project=project)
             return budgets[project]
 
+    attach = getattr(provider, "attach_budgets", None)
+    if callable(attach):  # it reserves per HTTP attempt, retries and re-asks included
+        attach(budget_for)
+        return provider
     return BudgetedProvider(provider, budget_for, config.llm)
 
 
@@ -72,7 +78,9 @@ def _base_provider(ws: Workspace, config: Config, replay: bool,
     if config.llm.provider == "openai":
         from orchestrator.adapters.llm.openai_provider import OpenAIProvider
 
-        return OpenAIProvider(config.llm, os.environ)
+        return OpenAIProvider(config.llm, os.environ,
+                              max_depth=config.max_decomposition_depth,
+                              mode_cache=git_dir(ws.root) / "orch" / "structured-output.json")
     from orchestrator.sim.provider import OfflineProvider
 
     return OfflineProvider(config.llm.offline)
@@ -109,7 +117,7 @@ def run(ws: Workspace, spec: str | None = None, *, replay: bool = False,
         if spec is not None:
             target, new = submit(ws, spec)
             echo(f"{'Submitted' if new else 'Resuming'} {spec} as project '{target}'")
-        for project in adopt_specs(ws):
+        for project in adopt_specs(ws, config, echo):
             echo(f"Picked up a committed spec as project '{project}'")
         engine = Engine(ws, config, provider, echo=echo, progress=progress)
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -167,14 +175,23 @@ def watch(ws: Workspace, *, echo: Callable[[str], None] = print, poll_s: float =
     try:
         with ChangeWatch([ws.root / "specs", ws.root / EVENTS_DIR]) as changes:
             while not stop.is_set():
+                # HEAD is read before the pass reads the tree: a commit that lands during
+                # the pass (a spec written, then committed) is seen as a moved HEAD below.
+                # The file watch alone misses it: the write wakes a pass that finds the spec
+                # not yet committed, and the commit itself only writes under .git/.
+                seen = ws.repo.head()
                 ws.reader.invalidate()
-                report, _ = run(ws, echo=echo)
+                try:
+                    report, _ = run(ws, echo=echo)
+                except (GitError, ConfigError) as exc:  # a person's concurrent commit, a bad
+                    echo(f"Error: {exc}; watching on")  # config being edited: try again later
+                    report = None
                 passes += 1
-                if report.stopped:
+                if report is not None and report.stopped:
                     break
                 deadline = time.monotonic() + poll_s
                 while not stop.is_set() and time.monotonic() < deadline:
-                    if changes.wait(0.5):
+                    if changes.wait(0.5) or ws.repo.head() != seen:
                         break
     finally:
         if threading.current_thread() is threading.main_thread():

@@ -19,7 +19,11 @@ def status_views(
         from orchestrator.runtime.refresh import fold_blobs
 
         sha = ws.repo.resolve(rev)
-        states, findings = fold_blobs(ws.repo.read_tree_files(sha, EVENTS_DIR))
+        # The log folder's own markers (the .gitkeep of `orch init`) are not stray files.
+        markers = {f"{EVENTS_DIR}/{name}" for name in (".gitkeep", ".gitattributes")}
+        states, findings = fold_blobs((path, data) for path, data in
+                                      ws.repo.read_tree_files(sha, EVENTS_DIR)
+                                      if path not in markers)
         views = {p: project_view(s) for p, s in states.items()}
         stray = [finding_view(f) for f in findings]
     else:

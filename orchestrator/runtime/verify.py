@@ -9,12 +9,13 @@ from orchestrator.runtime.reader import LogReader
 from orchestrator.runtime.workspace import Workspace
 
 
-def verify(ws: Workspace) -> list[Finding]:
-    """Every problem with the log, oldest history first; empty means clean."""
+def verify(ws: Workspace) -> tuple[list[Finding], list[Finding]]:
+    """(problems, forced): every problem with the log, oldest history first (empty means
+    clean), and what events written with `orch emit --force` set off, named apart: a
+    person chose to write those, they are not corruption."""
     findings: list[Finding] = []
     findings.extend(_history_findings(ws))
-    for path in ws.repo.modified_files(EVENTS_DIR):
-        findings.append(Finding(reason="event file changed in the working tree", path=path))
+    findings.extend(_changed_in_tree(ws))
     findings.extend(ws.reader.stray_findings())
     fresh = LogReader(ws.root, ws.repo, use_cache=False)
     audited = {project: fresh.audit(project) for project in fresh.projects()}
@@ -27,6 +28,37 @@ def verify(ws: Workspace) -> list[Finding]:
                                     path=f"{EVENTS_DIR}/{project}"))
     findings.extend(_id_and_causation_findings(
         {project: events for project, (_, events) in audited.items()}))
+    forced_ids = {e.id for _, events in audited.values() for e in events if e.forced}
+    forced = [f for f in findings if f.event_id in forced_ids]
+    return [f for f in findings if f.event_id not in forced_ids], forced
+
+
+def _changed_in_tree(ws: Workspace) -> list[Finding]:
+    """Tracked event files whose content in the work tree is not what was committed.
+
+    git's stat cache flags a file that was only touched or copied (`touch`, `cp -r`): those
+    are compared byte for byte with the committed blob, so only a real edit is reported.
+    """
+    suspects = ws.repo.modified_files(EVENTS_DIR)
+    head = ws.repo.head()
+    if not suspects or head is None:
+        return [Finding(reason="event file changed in the working tree", path=p)
+                for p in suspects]
+    wanted = set(suspects)
+    if len(suspects) > 50:  # one stream of the whole log beats a lookup per file
+        committed = {p: d for p, d in ws.repo.read_tree_files(head, EVENTS_DIR) if p in wanted}
+    else:
+        committed = {p: d for path in suspects for p, d in ws.repo.read_tree_files(head, path)}
+    findings = []
+    for path in suspects:
+        try:
+            same = (ws.root / path).read_bytes() == committed.get(path)
+        except OSError:
+            same = False
+        if not same:
+            reason = ("event file deleted from the working tree" if not (ws.root / path).exists()
+                      else "event file changed in the working tree")
+            findings.append(Finding(reason=reason, path=path))
     return findings
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.adapters.eventfiles import EVENTS_DIR
 from orchestrator.adapters.git import GitRepo
+from orchestrator.errors import NotARepositoryError
 from orchestrator.runtime.reader import LogReader
 
 if TYPE_CHECKING:
@@ -23,6 +24,8 @@ max_decomposition_depth: 1  # how deep a PM may split macro tasks into subtasks
 parallelism: 4              # agent calls in flight at once
 lease_s: 600                # how long a Dev's claim on a task holds
 loop_guard: 5000            # most events a project may gather in one round before reactions stop
+specs:
+  ignore: [specs/archive/]  # folders under specs/ whose files never start a project
 llm:
   provider: offline         # offline | openai | replay
   offline:
@@ -79,7 +82,18 @@ class Workspace:
     @classmethod
     def init(cls, path: Path, github: bool = False) -> tuple[Workspace, list[str]]:
         """Create the layout (and the repository if needed); returns what was created.
-        With github, also the workflow that runs the team on GitHub Actions."""
+        With github, also the workflow that runs the team on GitHub Actions.
+
+        In a folder inside a repository the layout goes to that repository's top, as git
+        itself would treat the folder: a repository nested in a person's repository would be
+        a surprise."""
+        try:
+            enclosing = GitRepo.open(path)
+        except NotARepositoryError:
+            enclosing = None
+        if enclosing is not None:
+            path = enclosing.root
+            enclosing.close()
         repo = GitRepo.init(path)
         wanted = {
             CONFIG_PATH: DEFAULT_CONFIG.encode(),

@@ -239,6 +239,20 @@ def _change_backlog(ctx: CallContext, squad: str, reqs: Sequence[Requirement],
                  + _how(area, files, ", ".join(ids) or squad))
         tasks.append(PlannedTask(key=f"T{i}", title=short_title(piece), requirements=ids,
                                  depends_on=[], expected_files=files, brief=brief, subtasks=[]))
+    # Requirements the spec added or changed since the last round: each gets its own task.
+    covered = {r for t in tasks for r in t.requirements}
+    moved = [r for r in reqs if r.id in ctx.fact_list("added") + ctx.fact_list("changed")
+             and r.id not in covered]
+    for req in moved:
+        verb = "added" if req.id in ctx.fact_list("added") else "changed"
+        area = _file_area(req, squad)
+        name = names.take(req.text, req.id)
+        files = files_for(area, name, req.text, req.is_functional)
+        brief = (f"Requirement {req.id} was {verb} in the spec for round {rnd}: {req.text} "
+                 + _how(area, files, req.id))
+        tasks.append(PlannedTask(key=f"T{len(tasks) + 1}", title=short_title(req.text),
+                                 requirements=[req.id], depends_on=[], expected_files=files,
+                                 brief=brief, subtasks=[]))
     return BacklogOutput(tasks=tasks, dependency_requests=[],
                          notes=f"Round {rnd} of {squad}: {len(tasks)} task(s) for the change "
                                f"request.")

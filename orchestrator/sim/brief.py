@@ -152,9 +152,10 @@ def _unfence(body: str) -> str:
 
 
 def user_text(contents: Sequence[tuple[str, str]]) -> str:
-    """The last user message's text (the brief); all texts joined when there is none."""
+    """The first user message's text (the brief; a re-ask's complaint after it is no brief
+    and is answered from the brief, as the first time); all texts joined when there is none."""
     users = [text for role, text in contents if role == "user"]
-    return users[-1] if users else "\n\n".join(text for _, text in contents)
+    return users[0] if users else "\n\n".join(text for _, text in contents)
 
 
 def parse_call(text: str) -> CallContext:

@@ -17,6 +17,7 @@ from orchestrator.sim.brief import CallContext
 from orchestrator.sim.spec import (
     REQ_ID,
     Requirement,
+    assigned_requirements,
     md_cell,
     open_questions,
     parse_requirements,
@@ -34,7 +35,9 @@ _SQUAD_ORDER = ("platform", "backend", "web", "mobile", "infrastructure")
 
 def spec_review(ctx: CallContext) -> SpecReviewOutput:
     spec = ctx.spec_tail or ctx.section("spec") or ctx.context
-    reqs = parse_requirements(spec) or ctx.requirements()
+    # A spec without ids: the ids the CTO assigned (kept across rounds) are in the brief;
+    # without them, the same pure rule the CTO applies.
+    reqs = parse_requirements(spec) or ctx.requirements() or assigned_requirements(spec)
     title = spec_title(ctx.section("spec") or spec, default=ctx.project)
     areas = list(dict.fromkeys(r.area for r in reqs))
     n_fr = sum(r.is_functional for r in reqs)
@@ -67,7 +70,9 @@ def plan_squads(reqs: Sequence[Requirement]) -> list[SquadProposal]:
     by_area: dict[str, list[Requirement]] = {}
     for req in reqs:
         by_area.setdefault(req.area, []).append(req)
-    own = [a for a in ("backend", "web", "mobile") if by_area.get(a)]
+    # Every area the spec names is a squad: the known ones first, then the spec's own.
+    own = [a for a in ("backend", "web", "mobile") if by_area.get(a)] + [
+        a for a in by_area if a not in ("backend", "web", "mobile", "infrastructure", "general")]
     infra = by_area.get("infrastructure", [])
     general = by_area.get("general", [])
     infra_squad = bool(infra) and (any(r.is_functional for r in infra) or len(infra) >= 2

@@ -7,6 +7,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from orchestrator.core.requirements import assign_requirement_ids, section_areas
+from orchestrator.core.specs import slug as ascii_slug
+
 AREAS = ("backend", "web", "mobile", "infrastructure", "general")
 
 _AREA_PATTERNS: dict[str, tuple[str, ...]] = {
@@ -154,11 +157,20 @@ def md_cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+_NOT_AREAS = frozenset({"must", "should", "could", "may", "high", "medium", "low", "optional",
+                        "required", "mandatory", "nice to have", "critical"})
+"""Priority tags people put in parentheses where an area could stand."""
+
+
 def infer_area(text: str, headings: Sequence[str] = (), explicit: str = "") -> str:
-    """Explicit area, else the nearest heading that names one, else the text's words."""
+    """Explicit area (in any words), else the nearest heading that names a known one, else
+    the text's words; '' when nothing names one."""
     explicit = explicit.strip().lower()
     if explicit in AREAS:
         return explicit
+    if explicit and not re.search(r"\d", explicit) and explicit not in _NOT_AREAS and (
+            area_slug(explicit)):
+        return area_slug(explicit)
     for heading in headings:
         found = area_of(heading)
         if found:
@@ -166,9 +178,26 @@ def infer_area(text: str, headings: Sequence[str] = (), explicit: str = "") -> s
     return area_of(text) or "general"
 
 
+def area_slug(text: str) -> str:
+    """An area the spec names in its own words, as a squad name ('Aplicativo móvel' ->
+    'aplicativo-movel'): short enough for `-advanced` to fit."""
+    return ascii_slug(text, 30)
+
+
+def assigned_requirements(spec: str) -> list[Requirement]:
+    """The requirements of a spec without ids, with the ids the core assigns; each in the
+    area its section names when the spec has sections, else the one its words point at."""
+    items = assign_requirement_ids(spec)
+    areas = section_areas(items)
+    return [Requirement(i.id, i.text, area_slug(areas[i.id]) or area_of(i.text) or "general")
+            for i in items]
+
+
 def parse_requirements(text: str) -> list[Requirement]:
     """Every FR-n/NFR-n item of a markdown text, with wrapped lines, in order (first wins)."""
     found: list[Requirement] = []
+    sections: list[str] = []
+    explicit: list[bool] = []
     seen: set[str] = set()
     stack: list[tuple[int, str]] = []
     lines = text.splitlines()
@@ -208,7 +237,25 @@ def parse_requirements(text: str) -> list[Requirement]:
         seen.add(req_id)
         near = [h for lvl, h in reversed(stack) if lvl >= 2]
         found.append(Requirement(req_id, body, infer_area(body, near, area)))
-    return found
+        sections.append(near[0] if near else "")
+        explicit.append(bool(area.strip()))
+    return _areas_from_sections(found, sections, explicit)
+
+
+def _areas_from_sections(found: list[Requirement], sections: list[str],
+                         explicit: list[bool]) -> list[Requirement]:
+    """When the spec spreads its functional requirements over sections, a section is an area
+    of work in the spec's own words ('Aplicativo móvel' -> aplicativo-movel), whatever the
+    language, for the requirements nothing else places (no area written on them, no known
+    word in their heading or text). A section of only NFRs is a list of qualities, not an
+    area."""
+    spread = {sec for req, sec in zip(found, sections, strict=True)
+              if sec and req.is_functional}
+    if len(spread) < 2:
+        return found
+    return [Requirement(r.id, r.text, area_slug(sec) or r.area)
+            if sec in spread and not given and r.area == "general" else r
+            for r, sec, given in zip(found, sections, explicit, strict=True)]
 
 
 def _line_requirement(line: str) -> tuple[str, str, str] | None:

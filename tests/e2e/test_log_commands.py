@@ -96,7 +96,7 @@ def test_log_lists_events_and_filters_by_type(scripted: tuple[Path, list[str]]) 
 def test_fresh_log_verifies_clean(scripted: tuple[Path, list[str]]) -> None:
     repo, _ = scripted
     proc = run_orch(repo, "verify", "--json")
-    assert json.loads(proc.stdout) == {"ok": True, "findings": []}
+    assert json.loads(proc.stdout) == {"ok": True, "findings": [], "forced": []}
 
 
 @pytest.mark.parametrize("tamper", ["edit", "delete"])

@@ -83,7 +83,7 @@ def project_view(repo: Path) -> dict[str, Any]:
 
 def assert_verifies_clean(repo: Path) -> None:
     proc = run_orch(repo, "verify", "--json", check=False)
-    assert json.loads(proc.stdout) == {"ok": True, "findings": []}, proc.stdout
+    assert json.loads(proc.stdout) == {"ok": True, "findings": [], "forced": []}, proc.stdout
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
 
 
@@ -224,9 +224,11 @@ def test_a_json_mode_only_server_also_completes(tmp_path: Path) -> None:
     assert project_view(repo)["status"] == "completed"
     kinds = [(r.response_format or {}).get("type") for r in requests]
     assert kinds[0] == "json_schema"  # tried first, refused with a 400 ...
-    assert set(kinds[1:]) == {"json_object"}  # ... then JSON mode only, schema in the prompt
+    # ... then JSON mode with the schema beside it (and in the prompt), settled for the run
+    assert set(kinds[1:]) == {"json_object"}
+    assert all("schema" in (r.response_format or {}) for r in requests[1:])
     assert len(team.calls) == kinds.count("json_object")
-    assert {t["response_format"] for t in transcripts(repo)} == {"json_object"}
+    assert {t["response_format"] for t in transcripts(repo)} == {"json_object_schema"}
     assert_verifies_clean(repo)
 
 
@@ -326,10 +328,13 @@ def test_a_server_answering_garbage_fails_the_run_closed(
         proc = orch_run(repo)
         assert len(server.requests) == requests
     # Reactions that failed closed are reported and, as the project could not finish, the run
-    # exits 1 (cli.py `_summary`); the alert is in the log for `orch status`.
+    # exits 1 saying why in one line (cli.py `_summary`); the alert is in the log.
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "1 reaction(s) failed closed; see 'orch status'" in proc.stdout
-    assert proc.stderr == ""
+    # The reason itself is the run's last line, not only a count; why the run failed is
+    # the one Error line.
+    assert "1 reaction(s) failed closed:" in proc.stdout
+    assert reason in proc.stdout.splitlines()[-1]
+    assert proc.stderr == f"Error: {PROJECT} did not complete (it is created); see 'orch status'\n"
     view = project_view(repo)
     assert view["status"] == "created"
     [alert] = view["alerts"]
@@ -337,11 +342,16 @@ def test_a_server_answering_garbage_fails_the_run_closed(
     assert alert["message"].startswith("cto review_spec")
     assert "(role cto, model test-model)" in alert["message"] or "cto answer" in alert["message"]
     assert reason in alert["message"]
-    # Nothing half-written: the alert is the only new event; no doc, no transcript.
+    # Nothing half-written: the alert is the only new event; no doc. What the failed call
+    # cost is on the alert, its transcript (every attempt) beside it.
     events = json.loads(run_orch(repo, "log", PROJECT, "--json").stdout)
     assert [e["type"] for e in events] == ["project.created", "monitor.alert"]
     assert not (repo / "project" / PROJECT).exists()
-    assert not (repo / ".orchestrator" / "transcripts").exists()
+    assert events[1]["usage"]["calls"] == requests
+    assert alert["attempt"] == 1 and alert["state"] == "current"
+    [link] = [lk for lk in events[1]["links"] if lk["kind"] == "transcript"]
+    record = json.loads((repo / link["ref"]).read_text())
+    assert record["output"] is None and len(record["attempts"]) == requests
     assert git(repo, "diff", "--name-only", head, "HEAD", "--", "project").strip() == ""
     assert_verifies_clean(repo)
 
@@ -387,10 +397,12 @@ def test_a_429_with_retry_after_is_waited_out_and_the_project_completes(
     assert view["status"] == "completed" and view["alerts"] == []
     assert requests[1].at - requests[0].at >= 0.95  # Retry-After: 1 was honoured
     first = next(t for t in transcripts(repo) if t["schema"] == "SpecReviewOutput")
-    assert first["attempts"] == [
+    assert [{k: a[k] for k in ("status", "error", "wait_s") if k in a}
+            for a in first["attempts"]] == [
         {"status": 429, "error": "429 Too Many Requests", "wait_s": 1.0},
         {"status": 200, "error": ""},
     ]
+    assert first["attempts"][0]["prompt_tokens"] == 0  # refused: the server spent nothing
     assert view["usage"]["calls"] == len(requests)
     assert_verifies_clean(repo)
 

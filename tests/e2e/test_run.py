@@ -44,6 +44,15 @@ def make_repo(path: Path, config: str = KNOBS) -> Path:
     return path
 
 
+def run_with_failed_squads(repo: Path) -> subprocess.CompletedProcess[str]:
+    """`orch run` of a config that makes squads fail: it completes, and exits 1 naming them."""
+    proc = run_orch(repo, "run", check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert re.fullmatch(r"Error: (task-tracker: squad [a-z-]+ failed; )+see 'orch status'\n",
+                        proc.stderr), proc.stderr
+    return proc
+
+
 def status(repo: Path) -> dict[str, Any]:
     return json.loads(run_orch(repo, "status", "--json").stdout)["projects"][0]
 
@@ -69,7 +78,7 @@ def artifacts(repo: Path) -> dict[str, bytes]:
 @needs_sandbox  # QA's failures are its checks' failures: without a sandbox none run
 def test_a_committed_spec_runs_to_completion_with_every_branch(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "a")
-    out = run_orch(repo, "run").stdout
+    out = run_with_failed_squads(repo).stdout
     assert "Picked up a committed spec" in out
     view = status(repo)
     assert view["status"] == "completed"
@@ -120,8 +129,8 @@ def test_a_committed_spec_runs_to_completion_with_every_branch(tmp_path: Path) -
 
 def test_two_runs_of_the_same_spec_and_seed_agree(tmp_path: Path) -> None:
     a, b = make_repo(tmp_path / "a"), make_repo(tmp_path / "b")
-    run_orch(a, "run")
-    run_orch(b, "run")
+    run_with_failed_squads(a)
+    run_with_failed_squads(b)
     assert comparable(status(a)) == comparable(status(b))
     assert artifacts(a) == artifacts(b)
 
@@ -152,10 +161,10 @@ def test_kill_9_at_random_moments_then_rerun(tmp_path: Path) -> None:
         time.sleep(rng.uniform(0.05, 1.2))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    run_orch(repo, "run")
+    run_with_failed_squads(repo)
     assert status(repo)["status"] == "completed"
     verify = json.loads(run_orch(repo, "verify", "--json").stdout)
-    assert verify == {"ok": True, "findings": []}
+    assert verify == {"ok": True, "findings": [], "forced": []}
     events = json.loads(run_orch(repo, "log", "--json").stdout)
     keys = [(e["actor"], e["causation_id"], e["type"], json.dumps(e["payload"], sort_keys=True))
             for e in events if e["causation_id"]]
@@ -193,7 +202,7 @@ def test_the_configured_deploy_command_runs_and_its_failure_fails_the_squad(
              if t["name"] == "deploy command"]
     assert smoke and all(t["passed"] and "deployed" in t["detail"] for t in smoke)
     bad = make_repo(tmp_path / "bad", config="deploy:\n  command: 'echo nope >&2; exit 3'\n")
-    run_orch(bad, "run")
+    run_with_failed_squads(bad)
     view = status(bad)
     assert view["status"] == "completed"
     assert {m["status"] for m in view["modules"]} == {"failed"}

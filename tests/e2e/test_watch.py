@@ -37,3 +37,34 @@ def test_watch_picks_up_a_spec_committed_while_it_runs(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=30)
     assert "Traceback" not in err, err
     assert "Stopped watching" in out
+
+
+def test_watch_wakes_on_a_commit_that_writes_nothing_it_watches(tmp_path: Path) -> None:
+    """The race behind a flaky run: writing a spec wakes a pass that finds it not yet
+    committed, and the commit itself writes only under .git/. Here the spec is committed
+    with plumbing and never written to the tree, so only a moved HEAD can wake watch (the
+    poll is a minute away): the project must still start and complete."""
+    run_orch(tmp_path, "init")
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--poll", "60"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(1.5)
+        blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=tmp_path,
+                              input=SPEC, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        subprocess.run(["git", "update-index", "--add", "--cacheinfo",
+                        f"100644,{blob},specs/tracker.md"], cwd=tmp_path, check=True)
+        subprocess.run(["git", "commit", "-qm", "a spec, by plumbing"], cwd=tmp_path,
+                       check=True)
+        deadline = time.monotonic() + 45
+        status = ""
+        while time.monotonic() < deadline and status != "completed":
+            time.sleep(1)
+            views = json.loads(run_orch(tmp_path, "status", "--json").stdout)["projects"]
+            status = views[0]["status"] if views else ""
+        assert status == "completed"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err, err

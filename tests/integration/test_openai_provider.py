@@ -119,7 +119,8 @@ def test_valid_structured_answer(server: FakeOpenAI) -> None:
     assert t["output"] == done.output.model_dump(mode="json")
     assert json.loads(t["response"]) == t["output"]
     assert t["usage"] == usage.model_dump(mode="json")
-    assert t["attempts"] == [{"status": 200, "error": ""}]
+    assert t["attempts"] == [{"status": 200, "error": "", "prompt_tokens": 11,
+                              "completion_tokens": 7}]
     assert "headers" not in json.dumps(t).lower()
     assert_no_canary(t, usage.model_dump())
     json.dumps(t)  # JSON-serialisable
@@ -235,7 +236,8 @@ def test_429_retry_after_is_honoured(server: FakeOpenAI) -> None:
     assert done.usage.calls == 2 and done.usage.prompt_tokens == 11  # no usage on the 429
     assert done.transcript is not None
     assert done.transcript["attempts"][0] == {"status": 429, "error": "429 Too Many Requests",
-                                              "wait_s": 1.0}
+                                              "wait_s": 1.0, "prompt_tokens": 0,
+                                              "completion_tokens": 0}
 
 
 def test_500_then_success(server: FakeOpenAI) -> None:
@@ -374,15 +376,16 @@ def test_json_mode_only_server_falls_back_and_remembers() -> None:
         assert done.output.result.response == "x"
         first, second = fake.requests
         assert first.response_format and first.response_format["type"] == "json_schema"
-        assert second.response_format == {"type": "json_object"}
+        assert second.response_format == {"type": "json_object",
+                                          "schema": strict_schema(DevOutput)}
         system = second.messages[0]["content"]
         assert system.startswith(MESSAGES[0].content) and '"additionalProperties":false' in system
-        assert provider.mode == "json_object"
+        assert provider.mode == "json_object_schema"
         assert done.usage.prompt_hash == prompt_hash(MODEL, MESSAGES, "DevOutput")
 
         provider.complete("dev", MESSAGES, DevOutput, META)
         assert len(fake.requests) == 3
-        assert fake.requests[2].response_format == {"type": "json_object"}
+        assert fake.requests[2].response_format == second.response_format
 
 
 def test_parallel_calls_share_one_provider() -> None:
@@ -399,7 +402,10 @@ def test_parallel_calls_share_one_provider() -> None:
             t.start()
         for t in threads:
             t.join()
-        assert len(results) == 6 and provider.mode == "json_object"
+        assert len(results) == 6 and provider.mode == "json_object_schema"
+        probes = [r for r in fake.requests
+                  if (r.response_format or {}).get("type") == "json_schema"]
+        assert len(probes) == 1  # one call probed; the others waited and went straight on
         assert len({r.usage.prompt_hash for r in results}) == 6
 
 

@@ -9,6 +9,12 @@ records every request it received (`server.requests`). Each request takes the ne
 `Reply`; when the script is empty it answers with a minimal valid instance of the schema the
 request carried (in `response_format`, or embedded in the system message in JSON mode).
 
+`FakeOpenAI(dialect="llama.cpp")` answers as llama-cpp-python's server (0.3.x) does: a
+`json_schema` response format is an HTTP 500 whose body says `Input should be 'text' or
+'json_object'`; `{"type": "json_object", "schema": ...}` is answered by that schema (its
+grammar); and with `raw_newlines=True` the strings it writes hold raw newlines, as that
+grammar lets through.
+
 An optional `responder(request_json)` writes the answers that carry no scripted content (the
 default `Reply()` included) instead: it returns the message content, or a whole `Reply` (to set
 the status or the usage too), or None for the minimal valid instance. It runs on the server's
@@ -152,8 +158,12 @@ class FakeOpenAI:
         json_object_supported: bool = True,
         max_tokens_supported: bool = True,
         responder: Responder | None = None,
+        dialect: str = "openai",
+        raw_newlines: bool = False,
     ) -> None:
         self.responder = responder
+        self.dialect = dialect
+        self.raw_newlines = raw_newlines
         self.responder_errors: list[str] = []
         self.json_schema_supported = json_schema_supported
         self.json_object_supported = json_object_supported
@@ -239,6 +249,14 @@ class FakeOpenAI:
         if not h.path.rstrip("/").endswith("/chat/completions"):
             self._send(h, 404, {}, b'{"error": {"message": "unknown path"}}')
             return
+        if self.dialect == "llama.cpp" and (received.response_format or {}).get(
+                "type") not in (None, "text", "json_object"):
+            detail = ("[{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+                      "'msg': \"Input should be 'text' or 'json_object'\", 'input': "
+                      f"'{(received.response_format or {}).get('type')}'}}]")
+            self._send(h, 500, {}, json.dumps({"error": {
+                "message": detail, "type": "internal_server_error"}}).encode())
+            return
         rejected = self._rejection(received)
         if rejected is not None:
             self._send(h, 400, {}, json.dumps(rejected).encode())
@@ -274,6 +292,8 @@ class FakeOpenAI:
             content = reply.content
             if content is None and reply.refusal is None:
                 content = json.dumps(minimal_instance(self._schema_of(received) or {}))
+                if self.raw_newlines:  # what a grammar lets into strings: raw control chars
+                    content = content.replace('"x"', '"x\n\ty"')
             data = json.dumps(completion_body(
                 content, finish_reason=reply.finish_reason, refusal=reply.refusal,
                 model=str(received.body.get("model", "fake-model")), usage=reply.usage,
@@ -302,6 +322,8 @@ class FakeOpenAI:
             schema = rf.get("json_schema", {}).get("schema")
             if isinstance(schema, dict):
                 return schema
+        if rf.get("type") == "json_object" and isinstance(rf.get("schema"), dict):
+            return dict(rf["schema"])
         for m in received.messages:
             if m.get("role") == "system" and isinstance(m.get("content"), str):
                 found = schema_in_text(m["content"])

@@ -1,12 +1,16 @@
-"""The OpenAI-compatible provider: chat completions with strict structured outputs.
+"""The OpenAI-compatible provider: chat completions with structured outputs in the server's
+own dialect.
 
-Works with OpenAI, Azure OpenAI (the `/openai/v1/` base URL), Ollama, vLLM, LM Studio,
-OpenRouter and any other server that speaks `POST {base_url}/chat/completions`.
+Works with OpenAI, Azure OpenAI (the `/openai/v1/` base URL), Ollama, vLLM, llama.cpp's
+servers, LM Studio, OpenRouter and any other server that speaks
+`POST {base_url}/chat/completions`.
 
 This is the only module that imports `openai`, and it does so lazily (in the constructor):
 importing the client costs more than half a second, which commands that need no model must not
-pay. The client is built with `max_retries=0`: retries, backoff, `Retry-After` and re-asks are
-done here, so they are bounded, reported and recorded in the transcript.
+pay. Transport retries are the client's own (`max_retries`, honouring `Retry-After`); every
+attempt is still seen, logged and budgeted by `AttemptTransport`. Re-asks (an answer that is
+not valid JSON, off-schema, truncated, refused) and the fallback between structured-output
+modes are done here.
 
 The API key is read from the environment only, and never reaches an error message, a transcript
 or a `Usage`: every text stored or raised is scrubbed of it.
@@ -20,16 +24,33 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from http import HTTPStatus
-from typing import Any, Literal, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ValidationError
 
+from orchestrator.adapters.llm.openai_attempts import (
+    AttemptTransport,
+    CallLedger,
+    http_library,
+    retry_after_s,
+    status_text,
+)
+from orchestrator.adapters.llm.openai_dialect import (
+    MODES,
+    Mode,
+    ModeCache,
+    next_mode,
+    parse_answer,
+    refuses_a_format,
+    refuses_mode,
+    response_format,
+    schema_instructions,
+)
+from orchestrator.adapters.llm.openai_schema import strict_schema
 from orchestrator.adapters.llm.transcripts import (
     TRANSCRIPT_VERSION,
     message_dicts,
@@ -44,6 +65,8 @@ from orchestrator.errors import ProviderError
 
 T = TypeVar("T", bound=BaseModel)
 
+__all__ = ["OpenAIProvider", "ProviderCallError", "retry_after_s", "strict_schema"]
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 NO_KEY = "no-key"
 """The placeholder key sent to servers that need none (loopback base URL, `api_key_env: none`)."""
@@ -52,90 +75,20 @@ MAX_ANSWER_CHARS = 1_000_000
 """Longer answers are rejected (and re-asked), never validated nor stored."""
 MAX_BODY_BYTES = 4 * MAX_ANSWER_CHARS
 """The response body is read at most this far (JSON escaping can quadruple an answer)."""
-RETRY_AFTER_CAP_S = 60.0
 BACKOFF_CAP_S = 30.0
-RETRYABLE_STATUS = frozenset({408, 409, 429})
 REASK_ECHO_CHARS = 16_000
 """A rejected answer up to this size is sent back (as the assistant turn) when re-asking."""
 
-Mode = Literal["json_schema", "json_object", "prompt"]
-
 
 class ProviderCallError(ProviderError):
-    """A ProviderError that also carries the usage the failed call consumed (for budgets)."""
+    """A ProviderError that also carries what the failed call consumed (for budgets and the
+    alert) and its transcript (every attempt, committed beside the alert)."""
 
-    def __init__(self, message: str, usage: Usage | None = None) -> None:
+    def __init__(self, message: str, usage: Usage | None = None,
+                 transcript: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.usage = usage
-
-
-# --------------------------------------------------------------------------------------------
-# Strict JSON schema
-
-
-def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The pydantic model's JSON schema, made acceptable to `strict: true` structured outputs.
-
-    Every object lists all its properties as required and has `additionalProperties: false`;
-    `$defs`/`$ref` are kept (recursive models work); titles and defaults are dropped;
-    `Optional[X]` stays an `anyOf` with `{"type": "null"}`. A `$ref` with sibling keywords
-    (pydantic puts a field's description next to it) is inlined once, the siblings kept; a
-    recursive reference is never inlined (its siblings are dropped instead).
-    """
-    raw = model.model_json_schema()
-    defs: dict[str, Any] = raw.pop("$defs", {}) or {}
-
-    def resolve(ref: str) -> dict[str, Any] | None:
-        prefix = "#/$defs/"
-        if not ref.startswith(prefix):
-            return None
-        target = defs.get(ref[len(prefix):])
-        return target if isinstance(target, dict) else None
-
-    def walk(node: Any, inlining: frozenset[str]) -> Any:
-        if isinstance(node, list):
-            return [walk(item, inlining) for item in node]
-        if not isinstance(node, dict):
-            return node
-        node = {k: v for k, v in node.items() if k not in ("title", "default", "examples")}
-        all_of = node.get("allOf")
-        if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], dict):
-            node.pop("allOf")
-            node = {**all_of[0], **node}
-        ref = node.get("$ref")
-        if isinstance(ref, str) and len(node) > 1:
-            siblings = {k: v for k, v in node.items() if k != "$ref"}
-            target = resolve(ref)
-            if target is None or ref in inlining:
-                return {"$ref": ref}
-            return walk({**target, **siblings}, inlining | {ref})
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            if key == "properties" and isinstance(value, dict):
-                out[key] = {name: walk(s, inlining) for name, s in value.items()}
-            elif key in ("items", "anyOf", "oneOf", "allOf", "prefixItems", "not"):
-                out[key] = walk(value, inlining)
-            else:
-                out[key] = value
-        if out.get("type") == "object" or "properties" in out:
-            out.setdefault("type", "object")
-            out.setdefault("properties", {})
-            out["required"] = list(out["properties"])
-            out["additionalProperties"] = False
-        return out
-
-    root_inlining: frozenset[str] = frozenset()
-    root_ref = raw.get("$ref")
-    if isinstance(root_ref, str):
-        target = resolve(root_ref)
-        if target is not None:
-            raw = {**target, **{k: v for k, v in raw.items() if k != "$ref"}}
-            root_inlining = frozenset({root_ref})
-    schema: dict[str, Any] = walk(raw, root_inlining)
-    if defs:
-        schema["$defs"] = {
-            name: walk(d, frozenset({f"#/$defs/{name}"})) for name, d in defs.items()}
-    return schema
+        self.transcript = transcript
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,42 +129,6 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def retry_after_s(headers: Mapping[str, str] | None, now: datetime | None = None) -> float | None:
-    """The server's requested wait: `retry-after-ms`, else `Retry-After` (seconds or HTTP date)."""
-    if not headers:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            value = float(ms) / 1000.0
-            if value >= 0:
-                return value
-        except ValueError:
-            pass
-    ra = headers.get("retry-after")
-    if not ra:
-        return None
-    try:
-        value = float(ra)
-        return value if value >= 0 else None
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(ra)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def _status_text(status: int) -> str:
-    try:
-        return f"{status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return str(status)
-
-
 def _error_body_text(body: Any, text: str) -> str:
     """The server's error message: `error.message` of a JSON body, else the raw text."""
     if isinstance(body, dict):
@@ -225,16 +142,6 @@ def _error_body_text(body: Any, text: str) -> str:
         except (TypeError, ValueError):
             pass
     return text[:2000]
-
-
-def _strip_fences(text: str) -> str:
-    """`json ... ` fences removed, for JSON-mode servers whose models wrap their answer."""
-    s = text.strip()
-    if s.startswith("```"):
-        first_nl = s.find("\n")
-        if first_nl != -1 and s.endswith("```"):
-            return s[first_nl + 1: -3].strip()
-    return text
 
 
 def _validation_reason(exc: ValidationError) -> str:
@@ -260,8 +167,9 @@ class _Fault:
     status: int | None
     reason: str
     retryable: bool
-    retry_after: float | None = None
     body_text: str = ""
+    in_body: bool = False
+    """Seen by us in a 2xx body (the client could not retry it): we retry it ourselves."""
 
 
 @dataclass
@@ -273,19 +181,17 @@ class _Answer:
     """The body or answer size when it passed the cap (text is then None)."""
 
 
-@dataclass
-class _CallState:
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    calls: int = 0
+Budgets = Callable[[str], Any]
+"""project -> its `Budget` (or None): reserved before each HTTP attempt, settled after."""
 
 
 class OpenAIProvider:
     """`Provider` over any OpenAI-compatible chat completions endpoint.
 
-    `sleep` and `backoff_s` (the first backoff step) are injectable for tests; the rest comes
-    from `LlmConfig`. One instance is safe to share between threads.
+    `max_depth` cuts recursive output schemas (the config's decomposition depth);
+    `mode_cache` is where the structured-output mode settled per server and model is kept;
+    `sleep` and `backoff_s` pace our own retries of broken 2xx bodies. One instance is safe
+    to share between threads.
     """
 
     name = "openai"
@@ -298,6 +204,8 @@ class OpenAIProvider:
         sleep: Callable[[float], None] = time.sleep,
         backoff_s: float = 0.5,
         rng: random.Random | None = None,
+        max_depth: int | None = None,
+        mode_cache: Path | None = None,
     ) -> None:
         self.config = config
         self.base_url = (config.base_url or env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).strip()
@@ -313,33 +221,58 @@ class OpenAIProvider:
         self._backoff_s = backoff_s
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
-        self._mode: Mode = "json_object" if config.structured_output == "json_object" \
-            else "json_schema"
+        self._max_depth = max_depth
+        self._cache = ModeCache(mode_cache)
+        self._modes: dict[str, Mode] = self._cache.read() if config.structured_output == "auto" \
+            else {}
+        self._settled: set[str] = set(self._modes)
+        """Server and model pairs whose mode answered (or was read from the cache)."""
+        self._probes: dict[str, threading.Lock] = {}
+        self._cache_written = False
         self._token_param = "max_tokens"
         self._schemas: dict[type[BaseModel], dict[str, Any]] = {}
+        self._budgets: Budgets | None = None
 
         import openai  # lazy: ~0.6 s, paid only by commands that call a model
 
         self._openai = openai
         try:
+            self._transport = AttemptTransport(http_library(openai), config.timeout_s,
+                                               refuses_a_format)
             self._client = openai.OpenAI(
                 api_key=key or NO_KEY,
                 base_url=self.base_url,
                 organization=env.get("OPENAI_ORG_ID") or None,
                 project=env.get("OPENAI_PROJECT_ID") or None,
                 timeout=config.timeout_s,
-                max_retries=0,
+                max_retries=config.max_retries,
+                http_client=openai.DefaultHttpxClient(transport=cast(Any, self._transport),
+                                                      timeout=config.timeout_s),
             )
         except Exception as exc:  # never let a client error escape
             raise ProviderError(
                 f"openai: cannot build the client for {self._where}: "
                 f"{self._clean(type(exc).__name__ + ': ' + str(exc))}") from None
 
+    def attach_budgets(self, budgets: Budgets) -> None:
+        """Reserve in the project's budget before every HTTP attempt (retries and re-asks
+        included), settle with what it used after."""
+        self._budgets = budgets
+
     @property
     def mode(self) -> Mode:
-        """The structured-output mode in use (it only ever falls back, never returns)."""
+        """The structured-output mode in use for the default model."""
+        return self.mode_for(self.config.model)
+
+    def mode_for(self, model: str) -> Mode:
+        configured = self.config.structured_output
+        if configured != "auto":
+            return configured
         with self._lock:
-            return self._mode
+            return self._modes.get(self._mode_key(model), MODES[0])
+
+    def _mode_key(self, model: str) -> str:
+        return f"{self._where} {model}"
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing is best effort
@@ -356,114 +289,159 @@ class OpenAIProvider:
         with self._lock:
             cached = self._schemas.get(output_model)
         if cached is None:
-            cached = strict_schema(output_model)
+            cached = strict_schema(output_model, self._max_depth)
             with self._lock:
                 self._schemas[output_model] = cached
         return cached
 
-    @staticmethod
-    def _with_schema_instructions(
-        messages: list[dict[str, str]], schema: dict[str, Any], name: str
-    ) -> list[dict[str, str]]:
-        """JSON mode: the schema goes into the (first) system message."""
-        note = (
-            f"Answer with exactly one JSON object ({name}) and nothing else: no prose, no code "
-            "fences. Every property is required; add no other property. The object must "
-            "validate against this JSON schema:\n"
-            + json.dumps(schema, separators=(",", ":"), ensure_ascii=False))
-        out = [dict(m) for m in messages]
-        for m in out:
-            if m["role"] == "system":
-                m["content"] = f"{m['content']}\n\n{note}"
-                return out
-        return [{"role": "system", "content": note}, *out]
+    def _ledger(self, project: str, model: str) -> CallLedger:
+        budget = self._budgets(project) if self._budgets is not None else None
+        if budget is None:
+            return CallLedger()
+        price = self.config.prices.get(model)
+        max_out = self.config.max_output_tokens
+
+        def reserve(prompt_estimate: int) -> object:
+            return budget.reserve(prompt_estimate, max_out, price)
+
+        def settle(reservation: object, prompt: int, completion: int) -> None:
+            budget.record(Usage(prompt_tokens=prompt, completion_tokens=completion,
+                                cost_usd=self._cost(model, prompt, completion)), reservation)
+
+        return CallLedger(reserve=reserve, settle=settle)
+
+    def _cost(self, model: str, prompt: int, completion: int) -> float:
+        price = self.config.prices.get(model)
+        if price is None:
+            return 0.0
+        return round((prompt * price.prompt + completion * price.completion) / 1_000_000, 8)
 
     def complete(
         self, role: str, messages: Sequence[Message], output_model: type[T], meta: CallMeta
     ) -> Completion[T]:
+        model = self.config.model_for(role)
+        ledger = self._ledger(meta.project, model)
+        with self._probing(model), self._transport.recording(ledger):
+            return self._complete(role, messages, output_model, meta, model, ledger)
+
+    @contextlib.contextmanager
+    def _probing(self, model: str) -> Iterator[None]:
+        """The first call to a server and model probes its mode alone; calls started meanwhile
+        wait for it, then go straight to what it found."""
+        key = self._mode_key(model)
+        if self.config.structured_output != "auto":
+            yield
+            return
+        with self._lock:
+            lock = None if key in self._settled else self._probes.setdefault(key, threading.Lock())
+        if lock is None:
+            yield
+            return
+        lock.acquire()
+        with self._lock:
+            settled = key in self._settled
+        if settled:
+            lock.release()
+            yield
+            return
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._settled.add(key)
+            lock.release()
+
+    def _complete(
+        self, role: str, messages: Sequence[Message], output_model: type[T], meta: CallMeta,
+        model: str, ledger: CallLedger,
+    ) -> Completion[T]:
         cfg = self.config
         started = time.monotonic()
-        model = cfg.model_for(role)
         name = schema_name(output_model)
         schema = self._schema(output_model)
         key = prompt_hash(model, messages, name)
         base = message_dicts(messages)
         extra: list[dict[str, str]] = []
-        state = _CallState()
-        retries = 0
+        body_retries = 0
         reasks = 0
+        streak_from = 0  # the first attempt since the last answer: faults in a row
+        last_text: str | None = None
         who = f"(role {role}, model {model})"
+        mode = self.mode_for(model)
 
         def usage() -> Usage:
-            price = cfg.prices.get(model)
-            cost = 0.0
-            if price is not None:
-                cost = (state.prompt_tokens * price.prompt
-                        + state.completion_tokens * price.completion) / 1_000_000
-            return Usage(
-                model=model,
-                prompt_tokens=state.prompt_tokens,
-                completion_tokens=state.completion_tokens,
-                cost_usd=round(cost, 8),
-                latency_ms=int((time.monotonic() - started) * 1000),
-                calls=state.calls,
-                prompt_hash=key,
-            )
+            prompt, completion, calls, estimated = ledger.totals()
+            return Usage(model=model, prompt_tokens=prompt, completion_tokens=completion,
+                         cost_usd=self._cost(model, prompt, completion),
+                         latency_ms=int((time.monotonic() - started) * 1000),
+                         calls=calls, prompt_hash=key, estimated_tokens=estimated)
+
+        def transcript(output: Any, error: str = "") -> dict[str, Any]:
+            record = {
+                "version": TRANSCRIPT_VERSION, "prompt_hash": key, "role": role,
+                "model": model, "schema": name, "response_format": mode, "messages": base,
+                "response": last_text if last_text is None or len(last_text) <= REASK_ECHO_CHARS
+                else last_text[:REASK_ECHO_CHARS] + "…",
+                "output": output, "usage": usage().model_dump(mode="json"),
+                "attempts": ledger.attempts, "prompt_version": meta.prompt_version,
+            }
+            if error:
+                record["error"] = error
+            return dict(scrub(record, self._secrets))
 
         def fail(message: str) -> ProviderCallError:
-            return ProviderCallError(self._clean(message, 500), usage())
+            text = self._clean(message, 500)
+            return ProviderCallError(text, usage(), transcript(None, text))
 
         while True:
+            mode = self.mode_for(model)
             with self._lock:
-                mode, token_param = self._mode, self._token_param
-            sent = base if mode == "json_schema" else \
-                self._with_schema_instructions(base, schema, name)
-            outcome = self._call(model, sent + extra, name, schema, mode, token_param, state)
+                token_param = self._token_param
+            sent = base if mode == "json_schema" else schema_instructions(base, schema, name)
+            outcome = self._call(model, sent + extra, name, schema, mode, token_param, ledger)
 
             if isinstance(outcome, _Fault):
-                attempt: dict[str, Any] = {"status": outcome.status, "error": outcome.reason}
-                state.attempts.append(attempt)
-                if self._maybe_fall_back(outcome, mode, token_param):
-                    attempt["error"] += f" (falling back from {mode})"
+                if ledger.refused is not None:
+                    refused = ledger.refused
+                    refused.usage = usage()  # type: ignore[attr-defined]
+                    refused.transcript = transcript(None, str(refused))  # type: ignore[attr-defined]
+                    raise refused
+                if self._maybe_fall_back(outcome, model, mode, token_param):
+                    if ledger.attempts:
+                        ledger.attempts[-1]["error"] += f" (falling back from {mode})"
+                    streak_from = len(ledger.attempts)
                     continue
-                if outcome.retryable and retries < cfg.max_retries:
-                    delay = self._delay(outcome.retry_after, retries)
-                    attempt["wait_s"] = round(delay, 3)
-                    retries += 1
-                    self._sleep(delay)
+                if outcome.in_body and outcome.retryable and body_retries < cfg.max_retries:
+                    body_retries += 1
+                    self._sleep(self._delay(body_retries - 1))
                     continue
+                retries = max(0, len(ledger.attempts) - streak_from - 1)
+                detail = f": {outcome.body_text}" if outcome.body_text else ""
                 if outcome.retryable:
                     times = "retry" if retries == 1 else "retries"
+                    hint = ""
+                    if outcome.reason.startswith("timeout"):
+                        hint = (f"; llm.max_output_tokens {cfg.max_output_tokens} may not fit "
+                                f"in llm.timeout_s {cfg.timeout_s:g} at this server's speed")
                     raise fail(f"openai: {outcome.reason} after {retries} {times} at "
-                               f"{self._where} {who}")
-                detail = f": {outcome.body_text}" if outcome.body_text else ""
+                               f"{self._where} {who}{hint}{detail}")
                 raise fail(f"openai: {outcome.reason} at {self._where} {who}{detail}")
 
+            streak_from = len(ledger.attempts)
+            last_text = outcome.text
             output, reason = self._check(outcome, output_model)
             if output is not None:
                 if outcome.text and any(s in outcome.text for s in self._secrets):
                     output = output_model.model_validate(
                         scrub(output.model_dump(mode="json"), self._secrets))
-                state.attempts.append({"status": 200, "error": ""})
+                if cfg.structured_output == "auto":
+                    self._remember(model, mode)
                 final = usage()
-                transcript = {
-                    "version": TRANSCRIPT_VERSION,
-                    "prompt_hash": key,
-                    "role": role,
-                    "model": model,
-                    "schema": name,
-                    "response_format": mode,
-                    "messages": base,
-                    "response": outcome.text,
-                    "output": output.model_dump(mode="json"),
-                    "usage": final.model_dump(mode="json"),
-                    "attempts": state.attempts,
-                    "prompt_version": meta.prompt_version,
-                }
-                return Completion(
-                    output=output, usage=final, transcript=scrub(transcript, self._secrets))
+                return Completion(output=output, usage=final,
+                                  transcript=transcript(output.model_dump(mode="json")))
 
-            state.attempts.append({"status": 200, "error": f"answer rejected: {reason}"})
+            if ledger.attempts:
+                ledger.attempts[-1]["error"] = f"answer rejected: {reason}"
             if reasks >= cfg.max_reasks:
                 raise fail(f"openai: {role} answer from {model} rejected after {reasks} "
                            f"re-asks: {reason}")
@@ -472,37 +450,46 @@ class OpenAIProvider:
 
     # ----------------------------------------------------------------------------------------
 
-    def _maybe_fall_back(self, fault: _Fault, mode: Mode, token_param: str) -> bool:
-        """Adapt to what the server rejected with a 400: the response format, the token knob."""
-        if fault.status not in (400, 422):
+    def _maybe_fall_back(self, fault: _Fault, model: str, mode: Mode, token_param: str) -> bool:
+        """Adapt to what the server refused: the response format (then the next mode), the
+        token knob. Another thread may have adapted already: then just send again."""
+        if fault.status is None or fault.in_body:
             return False
         body = fault.body_text.lower()
         with self._lock:
-            if self._mode != mode or self._token_param != token_param:
-                return True  # another thread already adapted: just send again
-            if ("max_tokens" in body and "max_completion_tokens" in body
-                    and token_param == "max_tokens"):
+            if self._token_param != token_param:
+                return True
+            if (fault.status in (400, 422) and "max_tokens" in body
+                    and "max_completion_tokens" in body and token_param == "max_tokens"):
                 self._token_param = "max_completion_tokens"
                 return True
             if self.config.structured_output != "auto":
                 return False
-            if mode == "json_schema" and ("response_format" in body or "json_schema" in body):
-                self._mode = "json_object"
+            current = self._modes.get(self._mode_key(model), MODES[0])
+            if current != mode:
                 return True
-            if mode == "json_object" and ("response_format" in body or "json_object" in body):
-                self._mode = "prompt"
-                return True
-        return False
+            following = next_mode(mode)
+            if following is None or not refuses_mode(mode, fault.status, fault.body_text):
+                return False
+            self._modes[self._mode_key(model)] = following
+        return True
 
-    def _delay(self, retry_after: float | None, retries: int) -> float:
-        if retry_after is not None:
-            return min(retry_after, RETRY_AFTER_CAP_S)
+    def _remember(self, model: str, mode: Mode) -> None:
+        """The mode that answered, kept in the clone (written only when it changes)."""
+        key = self._mode_key(model)
+        with self._lock:
+            known = self._modes.get(key)
+            self._modes[key] = mode
+            self._settled.add(key)
+        if known != mode or not self._cache_written:
+            self._cache.remember(key, mode)
+            self._cache_written = True
+
+    def _delay(self, retries: int) -> float:
         step = min(BACKOFF_CAP_S, self._backoff_s * (2 ** retries))
         return step * (0.5 + 0.5 * self._rng.random())
 
-    def _check(
-        self, answer: _Answer, output_model: type[T]
-    ) -> tuple[T | None, str]:
+    def _check(self, answer: _Answer, output_model: type[T]) -> tuple[T | None, str]:
         if answer.too_large:
             return None, (f"answer too large ({answer.too_large} bytes; the limit is "
                           f"{MAX_ANSWER_CHARS})")
@@ -517,7 +504,7 @@ class OpenAIProvider:
         if text is None or not text.strip():
             return None, "empty answer"
         try:
-            return output_model.model_validate_json(_strip_fences(text)), ""
+            return parse_answer(text, output_model), ""
         except ValidationError as exc:
             return None, self._clean(_validation_reason(exc), 2000)
 
@@ -541,22 +528,19 @@ class OpenAIProvider:
         schema: dict[str, Any],
         mode: Mode,
         token_param: str,
-        state: _CallState,
+        ledger: CallLedger,
     ) -> _Fault | _Answer:
-        """One HTTP call. Maps every client exception; reads at most MAX_BODY_BYTES."""
+        """One client call (the client retries transport faults itself). Maps every client
+        exception; reads at most MAX_BODY_BYTES; settles the answering attempt's usage."""
         openai = self._openai
         cfg = self.config
         kwargs: dict[str, Any] = {"model": model, "messages": messages,
                                   token_param: cfg.max_output_tokens}
         if cfg.temperature is not None:
             kwargs["temperature"] = cfg.temperature
-        if mode == "json_schema":
-            kwargs["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": name, "schema": schema, "strict": True}}
-        elif mode == "json_object":
-            kwargs["response_format"] = {"type": "json_object"}
-        state.calls += 1
+        fmt = response_format(mode, name, schema)
+        if fmt is not None:
+            kwargs["response_format"] = fmt
         timeout = f"timeout ({cfg.timeout_s:g}s)"
         try:
             with self._client.chat.completions.with_streaming_response.create(**kwargs) as resp:
@@ -574,19 +558,25 @@ class OpenAIProvider:
                 text = exc.response.text
             except Exception:  # the body may be unreadable
                 text = str(exc.message)
-            return _Fault(
-                status, _status_text(status),
-                status in RETRYABLE_STATUS or status >= 500,
-                retry_after_s(exc.response.headers),
-                self._clean(_error_body_text(exc.body, text), 2000))
+            return _Fault(status, status_text(status),
+                          status in (408, 409, 429) or status >= 500,
+                          self._clean(_error_body_text(exc.body, text), 2000))
         except openai.OpenAIError as exc:
             return _Fault(None, self._clean(f"client error: {type(exc).__name__}: {exc}", 200),
                           False)
-        if isinstance(body, _Fault | _Answer):
-            if isinstance(body, _Fault) and body.reason == "timeout":
+        if isinstance(body, _Fault):
+            if body.reason == "timeout":
                 body.reason = timeout
+            ledger.close_open(None, None, body.reason)
             return body
-        return self._parse_body(body, state)
+        if isinstance(body, _Answer):
+            ledger.close_open(None, None, "answer too large", body.too_large)
+            return body
+        outcome, prompt_tokens, completion_tokens = self._parse_body(body)
+        answer_chars = len(outcome.text or "") if isinstance(outcome, _Answer) else len(body)
+        ledger.close_open(prompt_tokens, completion_tokens,
+                          outcome.reason if isinstance(outcome, _Fault) else "", answer_chars)
+        return outcome
 
     def _read_body(self, resp: Any) -> bytes | _Fault | _Answer:
         length = resp.headers.get("content-length")
@@ -605,35 +595,40 @@ class OpenAIProvider:
                 chunks.append(chunk)
                 if time.monotonic() > deadline:
                     resp.close()
-                    return _Fault(None, "timeout", True)
+                    return _Fault(None, "timeout", True, in_body=True)
         except Exception as exc:  # transport errors, whichever httpx
             if "timeout" in type(exc).__name__.lower():
-                return _Fault(None, "timeout", True)
+                return _Fault(None, "timeout", True, in_body=True)
             return _Fault(None, self._clean(
-                f"connection error while reading: {type(exc).__name__}: {exc}", 200), True)
+                f"connection error while reading: {type(exc).__name__}: {exc}", 200), True,
+                in_body=True)
         return b"".join(chunks)
 
-    def _parse_body(self, body: bytes, state: _CallState) -> _Fault | _Answer:
+    def _parse_body(self, body: bytes) -> tuple[_Fault | _Answer, int | None, int | None]:
+        """The answer, and the usage the server counted (None where it gave none)."""
         try:
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
-            return _Fault(200, "malformed response body (not JSON)", True)
+            return _Fault(200, "malformed response body (not JSON)", True, in_body=True), \
+                None, None
         if not isinstance(data, dict):
-            return _Fault(200, "malformed response body (not an object)", True)
+            return _Fault(200, "malformed response body (not an object)", True,
+                          in_body=True), None, None
+        prompt_tokens = completion_tokens = None
         usage = data.get("usage")
         if isinstance(usage, dict):
-            for attr, key in (("prompt_tokens", "prompt_tokens"),
-                              ("completion_tokens", "completion_tokens")):
-                value = usage.get(key)
-                if isinstance(value, int) and value >= 0:
-                    setattr(state, attr, getattr(state, attr) + value)
+            p, c = usage.get("prompt_tokens"), usage.get("completion_tokens")
+            prompt_tokens = p if isinstance(p, int) and p >= 0 else None
+            completion_tokens = c if isinstance(c, int) and c >= 0 else None
         choices = data.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             err = data.get("error")
             if err:
                 return _Fault(200, self._clean(
-                    f"server error in body: {_error_body_text(data, '')}", 200), True)
-            return _Fault(200, "malformed response body (no choices)", True)
+                    f"server error in body: {_error_body_text(data, '')}", 200), True,
+                    in_body=True), prompt_tokens, completion_tokens
+            return _Fault(200, "malformed response body (no choices)", True, in_body=True), \
+                prompt_tokens, completion_tokens
         choice = choices[0]
         message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
         assert isinstance(message, dict)
@@ -644,12 +639,10 @@ class OpenAIProvider:
                 and isinstance(p.get("text"), str))
         if content is not None and not isinstance(content, str):
             content = None
+        finish = str(choice.get("finish_reason") or "")
         if content is not None and len(content) > MAX_ANSWER_CHARS:
-            return _Answer(None, str(choice.get("finish_reason") or ""), "",
-                           too_large=len(content.encode("utf-8")))
+            return _Answer(None, finish, "", too_large=len(content.encode("utf-8"))), \
+                prompt_tokens, completion_tokens
         refusal = message.get("refusal")
-        return _Answer(
-            content,
-            str(choice.get("finish_reason") or ""),
-            refusal if isinstance(refusal, str) else "",
-        )
+        return _Answer(content, finish, refusal if isinstance(refusal, str) else ""), \
+            prompt_tokens, completion_tokens

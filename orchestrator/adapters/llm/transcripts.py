@@ -191,6 +191,9 @@ class ReplayProvider:
             index = self._next.get(key, 0)
             self._next[key] = min(index + 1, len(records) - 1)
             record = records[index]
+        if record.get("output") is None and record.get("error"):
+            raise ProviderError(f"replay: the recorded {role} call failed: "
+                                f"{_one_line(str(record['error']), 300)}")
         try:
             output = output_model.model_validate(record["output"])
             usage = Usage.model_validate(record["usage"])
