@@ -16,9 +16,15 @@ from typing import Final
 
 import git as gitpython
 from gitdb import IStream
+from gitdb.db import LooseObjectDB
 
 from orchestrator.adapters.git_cmd import GitRunner, first_line
-from orchestrator.adapters.git_commit import CommitOptions, IndexCommitter, check_path
+from orchestrator.adapters.git_commit import (
+    EMPTY_TREE,
+    CommitOptions,
+    IndexCommitter,
+    check_path,
+)
 from orchestrator.adapters.git_read import FileChange, decode_path, parse_log, stream_blobs
 from orchestrator.errors import ConcurrentUpdateError, GitError, NotARepositoryError
 
@@ -217,10 +223,15 @@ class GitRepo:
         A person's staged changes stay staged; a person's edit of a file is never overwritten.
         """
 
-        def read_branch() -> tuple[str, str | None]:
+        def read_branch() -> tuple[str, str | None, str]:
             ref = self._branch_ref()
-            proc = self._runner.run_status(["rev-parse", "-q", "--verify", ref])
-            return ref, proc.stdout.decode().strip() or None
+            proc = self._runner.run_status(["rev-parse", ref, f"{ref}^{{tree}}", "--"])
+            if proc.returncode == 0:
+                sha, tree = proc.stdout.decode().split()[:2]
+                return ref, sha, tree
+            if self._runner.run_status(["rev-parse", "-q", "--verify", ref]).returncode == 0:
+                raise GitError(f"cannot read {ref}: {first_line(proc.stderr)}; run 'git fsck'")
+            return ref, None, EMPTY_TREE
 
         def check_expected(old: str | None) -> None:
             if not isinstance(expected_head, _Unset) and expected_head != old:
@@ -234,9 +245,17 @@ class GitRepo:
             return f"commit{'' if old else ' (initial)'}: {subject}"
 
         with self._lock:
-            return self._committer.commit(
-                read_branch, files, message, self._options, check_expected, reflog
-            )
+            for attempt in range(5):
+                try:
+                    return self._committer.commit(
+                        read_branch, files, message, self._options, check_expected, reflog
+                    )
+                except ConcurrentUpdateError:
+                    # A person's plain `git commit` lets go of the index lock before it moves
+                    # the branch: without an expected head, build on the one it made.
+                    if not isinstance(expected_head, _Unset) or attempt == 4:
+                        raise
+            raise AssertionError("unreachable")
 
     @property
     def _options(self) -> CommitOptions:
@@ -245,6 +264,7 @@ class GitRepo:
             sign=(self.config("commit.gpgsign") or "").lower() in _TRUE,
             hooks_dir=self._hooks_dir,
             identity=self._identity,
+            autocrlf=(self.config("core.autocrlf") or "").lower() in (*_TRUE, "input"),
         )
 
     @cached_property
@@ -269,9 +289,16 @@ class GitRepo:
                 fallback[f"GIT_{role}_EMAIL"] = "orch@localhost"
         return fallback
 
+    @cached_property
+    def _loose_objects(self) -> LooseObjectDB:
+        """GitPython's own loose-object store (gitdb), in process: GitCmdObjectDB.store would
+        start one `git hash-object` per blob."""
+        out = self._runner.run(["rev-parse", "--path-format=absolute", "--git-path", "objects"])
+        return LooseObjectDB(out.decode().strip())
+
     def _store_blob(self, data: bytes) -> str:
-        """Write a blob through GitPython's object database (no filter applies to it)."""
-        sha = self._repo.odb.store(IStream(b"blob", len(data), io.BytesIO(data))).hexsha
+        """Write a blob (no filter applies to it: the caller checked)."""
+        sha = self._loose_objects.store(IStream(b"blob", len(data), io.BytesIO(data))).hexsha
         return sha.decode() if isinstance(sha, bytes) else str(sha)
 
     def maintenance(self) -> None:

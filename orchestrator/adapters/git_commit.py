@@ -25,6 +25,7 @@ from orchestrator.errors import ConcurrentUpdateError, GitError
 
 ZERO = "0" * 40
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+ORCH_FOLDERS = (".orchestrator", "project")
 BLOB_MODE = "100644"
 _CONVERTING = ("filter", "working-tree-encoding", "ident")
 _EOL = ("text", "eol", "crlf")
@@ -42,6 +43,8 @@ class CommitOptions:
     sign: bool = False
     hooks_dir: Path | None = None
     identity: Mapping[str, str] | None = None
+    autocrlf: bool = False
+    """core.autocrlf is true or input: CRLF in a text file is converted on the way in."""
 
 
 def check_path(path: str) -> str:
@@ -87,12 +90,13 @@ class IndexCommitter:
         self.next_index = self.state_dir / "index.next"
         self.commit_index = self.state_dir / "index.commit"
         self.message_file = self.state_dir / "COMMIT_EDITMSG"
+        self.last_commit = self.state_dir / "last-commit"
 
     # -- the commit ----------------------------------------------------------------------------
 
     def commit(
         self,
-        read_branch: Callable[[], tuple[str, str | None]],
+        read_branch: Callable[[], tuple[str, str | None, str]],
         files: Mapping[str, bytes | None],
         message: str,
         options: CommitOptions,
@@ -105,16 +109,19 @@ class IndexCommitter:
         self._acquire()
         written: list[tuple[str, bool]] = []
         try:
-            ref, old = read_branch()
+            ref, old, base_tree = read_branch()
             expected_head(old)
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            entries = self._entries(files)
+            entries = self._entries(files, options.autocrlf)
+            if old:
+                entries += self._dropped_by_others(old, files)
             self._copy_index()
-            base_tree = self._tree_of(old) if old else EMPTY_TREE
             staged = self.next_index.exists() and self._index_tree(self.next_index) != base_tree
-            writable = self._writable(files)
+            if staged and old and self._repair_stale_entries(old):
+                staged = self._index_tree(self.next_index) != base_tree
+            writable, tracked = self._writable(files)
             self._update_index(self.next_index, entries)
-            plan = self._plan_worktree(files, writable)
+            plan = [(p, p in tracked) for p in files if p in writable]
             # A pre-commit hook checks the files in the work tree, so they go there first;
             # without one they go last, so a person's git command that reads the work tree
             # without the lock (git stash does) has the shortest window to see them half done.
@@ -141,6 +148,7 @@ class IndexCommitter:
                 written = self._checkout(plan, files, old)
             self._write_journal({"phase": "ref", "old": old, "new": new, "written": written})
             self._move_ref(ref, old, new, reflog(old))
+            self.last_commit.write_text(new + "\n")
         except BaseException:
             self._undo(written)
             self._finish()
@@ -165,9 +173,13 @@ class IndexCommitter:
                 path.unlink()
         self.lock.release()
 
-    def _entries(self, files: Mapping[str, bytes | None]) -> list[tuple[str, str, str]]:
+    def _entries(
+        self, files: Mapping[str, bytes | None], autocrlf: bool
+    ) -> list[tuple[str, str, str]]:
         """(mode, blob, path) per file; blobs pass git's clean filters where any apply."""
-        converting = self._converting([p for p, d in files.items() if d is not None], files)
+        converting = self._converting(
+            [p for p, d in files.items() if d is not None], files, autocrlf
+        )
         entries = []
         for path, data in files.items():
             if data is None:
@@ -181,15 +193,15 @@ class IndexCommitter:
                 entries.append((BLOB_MODE, self.store_blob(data), path))
         return entries
 
-    def _converting(self, paths: list[str], files: Mapping[str, bytes | None]) -> set[str]:
+    def _converting(
+        self, paths: list[str], files: Mapping[str, bytes | None], autocrlf: bool
+    ) -> set[str]:
         """Paths whose content git would change on the way in (filters, eol, ident, encoding)."""
         if not paths:
             return set()
         out = self.runner.run(
             ["check-attr", "-z", "--stdin", *_CONVERTING, *_EOL], input="\0".join(paths).encode()
         )
-        autocrlf = self.runner.run(["config", "--get", "core.autocrlf"], ok=(0, 1)).strip().lower()
-        eol_config = autocrlf in (b"true", b"input", b"1", b"yes", b"on")
         fields = out.split(b"\0")
         found: set[str] = set()
         for i in range(0, len(fields) - 2, 3):
@@ -198,7 +210,7 @@ class IndexCommitter:
                 continue
             if attr in _CONVERTING or b"\r" in (files.get(path) or b""):
                 found.add(path)
-        if eol_config:
+        if autocrlf:
             found |= {p for p in paths if b"\r" in (files[p] or b"")}
         return found
 
@@ -217,8 +229,61 @@ class IndexCommitter:
             )
         return proc.stdout.decode().strip()
 
-    def _tree_of(self, commit: str) -> str:
-        return self.runner.run(["rev-parse", f"{commit}^{{tree}}"]).decode().strip()
+    def _dropped_by_others(
+        self, old: str, files: Mapping[str, bytes | None]
+    ) -> list[tuple[str, str, str]]:
+        """orch's files that a commit made since orch's last one dropped or reverted while
+        the work tree kept orch's version: staged again, so this commit restores them.
+
+        `git commit` reads the index before it takes the lock, and HEAD after: a commit of
+        a person's that overlaps one of orch's records the index as it was before orch's
+        commit, on top of it. The work tree still holding orch's version tells that apart
+        from a person's own change (they commit what is in their work tree)."""
+        try:
+            last = self.last_commit.read_text().strip()
+        except OSError:
+            return []
+        if not last or last == old or self.runner.run_status(
+            ["merge-base", "--is-ancestor", last, old]
+        ).returncode != 0:
+            return []
+        out = self.runner.run(["diff", "--raw", "-z", "--no-renames", "--abbrev=40", last, old,
+                               "--", *ORCH_FOLDERS])
+        theirs = {path: sha for path, sha in _raw_changes(out, b"DM") if path not in files}
+        present = [p for p in theirs if (self.root / p).is_file()]
+        if not present:
+            return []
+        hashes = self.runner.run(
+            ["hash-object", "--stdin-paths"], input="\n".join(present).encode() + b"\n"
+        ).decode().split()
+        return [(BLOB_MODE, sha, path) for path, sha in zip(present, hashes, strict=False)
+                if sha == theirs[path]]
+
+    def _repair_stale_entries(self, old: str) -> bool:
+        """Put back index entries of orch's folders that an older copy of the index overwrote.
+
+        `git commit` reads the index before it takes the lock; when orch commits in between,
+        git writes back what it read, so the index loses orch's last files (and a person's
+        next commit would drop them). The sign is exact: the work tree holds the file as HEAD
+        has it, the index holds something else. A person who stages a change stages what is
+        in their work tree, so their staging never looks like that."""
+        out = self.runner.run(
+            ["diff-index", "--cached", "-z", "--no-renames", "--raw", "--abbrev=40", old, "--",
+             *ORCH_FOLDERS],
+            index=self.next_index,
+        )
+        candidates = dict(_raw_changes(out, b"DM"))
+        present = [p for p in candidates if (self.root / p).is_file()]
+        if not present:
+            return False
+        hashes = self.runner.run(
+            ["hash-object", "--stdin-paths"], input="\n".join(present).encode() + b"\n"
+        ).decode().split()
+        stale = [p for p, sha in zip(present, hashes, strict=False) if sha == candidates[p]]
+        if stale:
+            self.runner.run(["reset", "-q", old, "--", *[f":(literal){p}" for p in stale]],
+                            index=self.next_index, ok=(0, 1))
+        return bool(stale)
 
     def _update_index(self, index: Path, entries: list[tuple[str, str, str]]) -> None:
         """Stage the entries as `git update-index --add` does: a file where the index has a
@@ -253,9 +318,11 @@ class IndexCommitter:
 
     # -- the work tree -------------------------------------------------------------------------
 
-    def _writable(self, files: Mapping[str, bytes | None]) -> set[str]:
+    def _writable(self, files: Mapping[str, bytes | None]) -> tuple[set[str], set[str]]:
         """Paths whose work-tree copy is orch's to replace: absent, or unchanged since the
-        index; a person's edit (or an untracked file of theirs) is never overwritten."""
+        index; a person's edit (or an untracked file of theirs) is never overwritten. Also
+        which of the paths present are tracked (undoing restores those, removes the rest)."""
+        tracked: set[str] = set()
         present = [p for p in files if os.path.lexists(self.root / p)]
         ok = {p for p in files if p not in present and not self._through_link(p)}
         if present:
@@ -270,7 +337,7 @@ class IndexCommitter:
             ) if tracked else b""
             changed = {p.decode("utf-8", "surrogateescape") for p in changed_out.split(b"\0")}
             ok |= {p for p in present if p in tracked and p not in changed}
-        return ok
+        return ok, tracked
 
     def _through_link(self, path: str) -> bool:
         parent = self.root
@@ -291,13 +358,6 @@ class IndexCommitter:
             raise
         return plan
 
-    def _plan_worktree(
-        self, files: Mapping[str, bytes | None], writable: set[str]
-    ) -> list[tuple[str, bool]]:
-        """(path, was it tracked before) of every work-tree file orch is about to write."""
-        tracked_before = self._tracked(self.index, sorted(writable))
-        return [(p, p in tracked_before) for p in files if p in writable]
-
     def _write_worktree(
         self, written: list[tuple[str, bool]], files: Mapping[str, bytes | None]
     ) -> None:
@@ -315,14 +375,6 @@ class IndexCommitter:
         for path, _ in written:
             if files[path] is None:
                 _remove_file(self.root, path)
-
-    def _tracked(self, index: Path, paths: list[str]) -> set[str]:
-        if not paths or not index.exists():
-            return set()
-        listing = self.runner.run(
-            ["ls-files", "-z", "--cached", "--", *[f":(literal){p}" for p in paths]], index=index
-        )
-        return {p.decode("utf-8", "surrogateescape") for p in listing.split(b"\0") if p}
 
     def _undo(self, written: list[tuple[str, bool]]) -> None:
         """Put the work tree back as the (untouched) index has it."""
@@ -364,12 +416,12 @@ class IndexCommitter:
             args.insert(1, "-S")
         proc = self.runner.run_status(args, env=dict(options.identity or {}))
         if proc.returncode != 0:
-            what = "sign" if options.sign else "write"
-            raise GitError(
-                f"git could not {what} the commit: {first_line(proc.stderr)}; "
-                "check user.signingkey and gpg.format" if options.sign else
-                f"git could not {what} the commit: {first_line(proc.stderr)}"
-            )
+            if options.sign:
+                raise GitError(
+                    f"git could not sign the commit (commit.gpgsign is on): "
+                    f"{first_line(proc.stderr)}; check user.signingkey and gpg.format"
+                )
+            raise GitError(f"git could not write the commit: {first_line(proc.stderr)}")
         return proc.stdout.decode().strip()
 
     def _move_ref(self, ref: str, old: str | None, new: str, reflog: str) -> None:
@@ -413,6 +465,17 @@ class IndexCommitter:
             self._undo(written)
         self.lock.held = True
         self._finish()
+
+
+def _raw_changes(out: bytes, statuses: bytes) -> list[tuple[str, str]]:
+    """(path, blob before) of the `--raw -z` records whose status is one of statuses."""
+    fields = out.split(b"\0")
+    changes = []
+    for meta, name in zip(fields[0::2], fields[1::2], strict=False):
+        parts = meta.split(b" ")
+        if len(parts) >= 5 and parts[4][:1] in [statuses[i:i + 1] for i in range(len(statuses))]:
+            changes.append((name.decode("utf-8", "surrogateescape"), parts[2].decode()))
+    return changes
 
 
 def _remove_file(root: Path, path: str) -> None:

@@ -31,21 +31,35 @@ def verify(ws: Workspace) -> list[Finding]:
 
 
 def _history_findings(ws: Workspace) -> list[Finding]:
-    first_commit: dict[str, str] = {}
+    """Event files are written once: any later change of content is a finding. A deletion
+    that a later commit undoes with the very same content (orch restores what a person's
+    concurrent commit dropped) leaves the log as it was, and is not."""
+    first: dict[str, tuple[str, str]] = {}
+    deleted: dict[str, str] = {}
     findings: list[Finding] = []
     for change in ws.repo.path_history(EVENTS_DIR):
         name = change.path.rsplit("/", 1)[-1]
         if not FILE_NAME_RE.match(name):
             continue
-        if change.status == "A" and change.path not in first_commit:
-            first_commit[change.path] = change.commit
+        if change.status == "A" and change.path not in first:
+            first[change.path] = (change.commit, change.blob)
+            continue
+        commit, blob = first.get(change.path, ("?", ""))
+        if change.status == "D" and change.blob == blob:
+            deleted[change.path] = change.commit
+            continue
+        if change.status == "A" and change.path in deleted and change.blob == blob:
+            del deleted[change.path]
             continue
         verb = {"M": "modified", "D": "deleted", "T": "changed type", "A": "re-added"}.get(
             change.status, "changed")
         findings.append(Finding(
-            reason=f"{verb} in commit {change.commit[:12]} after its first commit "
-                   f"{first_commit.get(change.path, '?')[:12]}",
+            reason=f"{verb} in commit {change.commit[:12]} after its first commit {commit[:12]}",
             path=change.path))
+    for path, commit in deleted.items():
+        findings.append(Finding(
+            reason=f"deleted in commit {commit[:12]} after its first commit "
+                   f"{first[path][0][:12]}", path=path))
     return findings
 
 
