@@ -56,7 +56,9 @@ def review_spec(ctx: AgentContext, r: Reaction) -> AgentOutput:
         return [f"the review leaves out {rid} (the spec says: {lines[rid][:200]})"
                 for rid in missing_from_review(listed, kept)]
 
-    review = ask(ctx, r, "cto", brief, SpecReviewOutput, out, check=covers_the_spec)
+    review = ask(ctx, r, "cto", brief, SpecReviewOutput, out, check=covers_the_spec,
+                 choices={"requirements.id": listed},
+                 min_items={"requirements": len(listed)})
     details = _unique_requirements(review)
     doc = out.write(docs_path(s.id, "spec-review.md"), review.understood_spec_markdown)
     out.emit(r, ev.SpecReviewed(summary=review.summary[:2000], requirements=[d.id for d in details],

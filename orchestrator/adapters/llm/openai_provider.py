@@ -58,7 +58,7 @@ from orchestrator.adapters.llm.openai_dialect import (
     response_format,
     schema_instructions,
 )
-from orchestrator.adapters.llm.openai_schema import strict_schema
+from orchestrator.adapters.llm.openai_schema import narrow, strict_schema
 from orchestrator.adapters.llm.transcripts import (
     TRANSCRIPT_VERSION,
     message_dicts,
@@ -232,13 +232,15 @@ class OpenAIProvider:
         out = one_line(str(scrub(text, self._secrets)), limit)
         return str(scrub(out, self._secrets))
 
-    def _schema(self, output_model: type[BaseModel]) -> dict[str, Any]:
+    def _schema(self, output_model: type[BaseModel], meta: CallMeta) -> dict[str, Any]:
         with self._lock:
             cached = self._schemas.get(output_model)
         if cached is None:
             cached = strict_schema(output_model, self._max_depth)
             with self._lock:
                 self._schemas[output_model] = cached
+        if meta.choices or meta.min_items:
+            return narrow(cached, meta.choices, meta.min_items)
         return cached
 
     def _ledger(self, project: str, model: str) -> CallLedger:
@@ -305,7 +307,7 @@ class OpenAIProvider:
         cfg = self.config
         started = time.monotonic()
         name = schema_name(output_model)
-        schema = self._schema(output_model)
+        schema = self._schema(output_model, meta)
         key = prompt_hash(model, messages, name)
         base = message_dicts(messages)
         extra: list[dict[str, str]] = []
