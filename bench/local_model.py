@@ -175,15 +175,21 @@ def make_repo(path: Path, base_url: str, timeout_s: float, max_output_tokens: in
     subprocess.run(["git", "commit", "-qm", "bench: spec and config"], cwd=path, check=True)
 
 
-def run_orch(repo: Path, minutes: float) -> tuple[int, float, str]:
+def run_orch(repo: Path, minutes: float, timeout_s: float) -> tuple[int, float, str]:
+    """`orch run` for at most `minutes`, then Ctrl-C: what was finished is committed. The call
+    in flight may take up to its timeout to end; past that, the run is killed."""
     started = time.monotonic()
     proc = subprocess.Popen([ORCH, "run", "specs/task-tracker.md"], cwd=repo,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         out, _ = proc.communicate(timeout=minutes * 60)
     except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)  # a clean stop: what was finished is committed
-        out, _ = proc.communicate(timeout=120)
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=timeout_s + 60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
     return proc.returncode, time.monotonic() - started, out
 
 
@@ -240,7 +246,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="orch-bench-local-"))
     try:
         make_repo(work, proxy.base_url, args.timeout_s, args.max_output_tokens or None)
-        code, seconds, out = run_orch(work, args.minutes)
+        code, seconds, out = run_orch(work, args.minutes, args.timeout_s)
         result = summary(work, proxy, seconds, code)
     finally:
         server.send_signal(signal.SIGINT)

@@ -40,7 +40,8 @@ def propose(ctx: AgentContext, r: Reaction) -> AgentOutput:
         return charter_problems(s.requirements,
                                 sanitize_squads([sq.model_dump() for sq in answer.squads]))
 
-    proposal = ask(ctx, r, "engineer", brief, ProposalOutput, out, check=one_squad_each)
+    proposal = ask(ctx, r, "engineer", brief, ProposalOutput, out, check=one_squad_each,
+                   choices={"squads.requirements": s.requirements})
     squads = sanitize_squads([sq.model_dump() for sq in proposal.squads])
     link = out.write(docs_path(s.id, f"proposal-round{rnd}.md"), proposal.proposal_markdown)
     out.emit(r, ev.EngineerCtoResponse(

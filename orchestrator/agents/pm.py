@@ -58,8 +58,10 @@ def plan_backlog(ctx: AgentContext, r: Reaction) -> AgentOutput:
         missing = uncovered_by_backlog(mod.requirements, planned)
         return [f"no task covers {rid}, a requirement of squad {mod.name}" for rid in missing]
 
+    own = list(dict.fromkeys([*mod.requirements, *s.requirement_details]))
     backlog = ask(ctx, r, "pm", brief, BacklogOutput, out,
-                  check=covers_the_squad if mod.requirements else None)
+                  check=covers_the_squad if mod.requirements else None,
+                  choices={"tasks.requirements": own, "tasks.subtasks.requirements": own})
     tasks = list(backlog.tasks)[:MAX_TASKS] or [_fallback_task(mod)]
     prefix = mod.name if s.round == 1 else f"{mod.name}-r{s.round}"
     keys = _assign_ids(tasks, prefix)

@@ -40,6 +40,17 @@ def resolve_task(state: ProjectState, task_id: str) -> None:
             state.failing.pop(key, None)
 
 
+def end_task(state: ProjectState, task_id: str) -> None:
+    """A task ended rework-exhausted: that alert says why now; its Dev's earlier failures are
+    superseded, and no run will try them again (the flow sent them to rework already)."""
+    for key, failing in list(state.failing.items()):
+        if failing.reaction == f"work:{task_id}":
+            for index in failing.alerts:
+                if state.alerts[index].state == "current":
+                    state.alerts[index].state = "superseded"
+            del state.failing[key]
+
+
 def retry(state: ProjectState, reactions: list[str]) -> None:
     """A person's `orch retry`: the named reactions (every one when empty) may run again."""
     for failing in state.failing.values():

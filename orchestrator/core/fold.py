@@ -318,6 +318,8 @@ def _(p: ev.MonitorAlert, e: ev.Event, s: ProjectState) -> None:
     if p.kind == "rework_exhausted" and p.task_id:
         task = _task(s, p.task_id, TaskStatus.QA_FAILED)
         task.status, task.last_event = TaskStatus.REWORK_EXHAUSTED, e.id
+        if s.failing:
+            failures.end_task(s, p.task_id)
     elif p.kind == "stale_claim" and p.task_id:
         task = _task(s, p.task_id, TaskStatus.IN_PROGRESS)
         task.last_event = e.id

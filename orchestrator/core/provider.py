@@ -72,6 +72,12 @@ class CallMeta:
     subject: str = ""
     prompt_version: str = ""
     facts: Facts = field(default_factory=Facts)
+    choices: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(field path, allowed values): e.g. ("requirements.id", ids of the spec). A provider
+    that enforces a schema may narrow it to these (a grammar then cannot invent an id); the
+    answer is still checked by the content rules either way."""
+    min_items: tuple[tuple[str, int], ...] = ()
+    """(field path, fewest items) the answer's list needs, in the same way."""
 
 
 @dataclass(frozen=True)

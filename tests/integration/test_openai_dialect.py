@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from orchestrator.adapters.llm.openai_provider import OpenAIProvider, strict_schema
+from orchestrator.adapters.llm.openai_schema import narrow
 from orchestrator.agents.outputs import BacklogOutput, DevOutput, ResultOut
 from orchestrator.core.config import BudgetConfig, LlmConfig
 from orchestrator.core.provider import CallMeta, Message
@@ -108,3 +109,24 @@ def test_the_budget_is_reserved_per_http_attempt_reasks_included() -> None:
         used = getattr(info.value, "usage", None)
         assert used is not None and (used.prompt_tokens, used.completion_tokens) == (300, 40)
         assert getattr(info.value, "transcript", {})["attempts"][0]["status"] == 200
+
+
+def test_the_schema_is_narrowed_to_the_ids_the_rules_allow() -> None:
+    from orchestrator.agents.outputs import SpecReviewOutput
+
+    meta = CallMeta(project="p1", actor="cto", kind="review_spec",
+                    choices=(("requirements.id", ("FR-1", "FR-2")),), min_items=(
+                        ("requirements", 2),))
+    with FakeOpenAI(dialect="llama.cpp") as fake:
+        done = provider(fake.base_url, structured_output="json_object_schema").complete(
+            "cto", MESSAGES, SpecReviewOutput, meta)
+        schema = (fake.requests[0].response_format or {})["schema"]
+        reqs = schema["properties"]["requirements"]
+        assert reqs["minItems"] == 2 and reqs["items"]["properties"]["id"]["enum"] == [
+            "FR-1", "FR-2"]
+        assert schema == narrow(strict_schema(SpecReviewOutput, 1), meta.choices,
+                                meta.min_items)
+        # A grammar held to it: the answer can only name the spec's ids.
+        assert [r.id for r in done.output.requirements] == ["FR-1", "FR-1"]
+        assert strict_schema(SpecReviewOutput)["$defs"]["RequirementItem"]["properties"][
+            "id"].get("enum") is None  # the cached schema is untouched

@@ -84,3 +84,23 @@ def test_the_failed_calls_usage_on_an_alert_counts_in_the_totals() -> None:
     state = fold_project("p1", [*log, alert])
     assert (state.usage.prompt_tokens, state.usage.completion_tokens, state.usage.calls) == \
         (700, 90, 3)
+
+
+def test_a_dev_failure_is_resolved_by_its_reworked_task_completing_or_ends_with_it() -> None:
+    log = created()
+    log += [make("spec.reviewed", 2), make("cto.engineer.request", 3),
+            make("engineer.cto.response", 4, squads=[{"name": "backend"}]),
+            make("charter.created", 5), make("module.planned", 6, module="backend")]
+    assigned = make("task.assigned", 7, task_id="T1", module="backend")
+    dev_failure = make("monitor.alert", 8, causation=assigned.id, kind="invalid_output",
+                       severity="error", message="dev.backend work T1: no file", task_id="T1",
+                       reaction="work:T1", reaction_actor="dev.backend", attempt=1,
+                       max_failures=3)
+    rework = make("task.assigned", 9, task_id="T1", reason="rework")
+    done = fold_project("p1", [*log, assigned, dev_failure, rework,
+                               make("task.completed", 10, task_id="T1")])
+    assert done.alerts[0].state == "resolved" and not done.failing
+    exhausted = fold_project("p1", [*log, assigned, dev_failure, make(
+        "monitor.alert", 9, kind="rework_exhausted", task_id="T1", message="gave up")])
+    assert [a.state for a in exhausted.alerts] == ["superseded", "current"]
+    assert not exhausted.failing

@@ -20,18 +20,26 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ValidationError
 
+from orchestrator.adapters.llm.openai_answer import (
+    MAX_ANSWER_CHARS,
+    Answer,
+    Fault,
+    error_body_text,
+    one_line,
+    parse_body,
+    read_body,
+    validation_reason,
+)
 from orchestrator.adapters.llm.openai_attempts import (
     AttemptTransport,
     CallLedger,
@@ -50,7 +58,7 @@ from orchestrator.adapters.llm.openai_dialect import (
     response_format,
     schema_instructions,
 )
-from orchestrator.adapters.llm.openai_schema import strict_schema
+from orchestrator.adapters.llm.openai_schema import narrow, strict_schema
 from orchestrator.adapters.llm.transcripts import (
     TRANSCRIPT_VERSION,
     message_dicts,
@@ -71,10 +79,6 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 NO_KEY = "no-key"
 """The placeholder key sent to servers that need none (loopback base URL, `api_key_env: none`)."""
 
-MAX_ANSWER_CHARS = 1_000_000
-"""Longer answers are rejected (and re-asked), never validated nor stored."""
-MAX_BODY_BYTES = 4 * MAX_ANSWER_CHARS
-"""The response body is read at most this far (JSON escaping can quadruple an answer)."""
 BACKOFF_CAP_S = 30.0
 REASK_ECHO_CHARS = 16_000
 """A rejected answer up to this size is sent back (as the assistant turn) when re-asking."""
@@ -93,11 +97,6 @@ class ProviderCallError(ProviderError):
 
 # --------------------------------------------------------------------------------------------
 # Small helpers
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def is_loopback_url(url: str) -> bool:
@@ -127,58 +126,6 @@ def redact_url(url: str) -> str:
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def _error_body_text(body: Any, text: str) -> str:
-    """The server's error message: `error.message` of a JSON body, else the raw text."""
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return err["message"]
-        if isinstance(err, str):
-            return err
-        try:
-            return json.dumps(body)[:2000]
-        except (TypeError, ValueError):
-            pass
-    return text[:2000]
-
-
-def _validation_reason(exc: ValidationError) -> str:
-    errors = exc.errors(include_url=False, include_input=False)
-    if errors and errors[0].get("type") == "json_invalid":
-        return f"not valid JSON: {one_line(str(errors[0].get('msg', '')), 200)}"
-    parts = []
-    for err in errors[:8]:
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
-        parts.append(f"{loc}: {err.get('msg', '')}")
-    more = f" (+{len(errors) - 8} more)" if len(errors) > 8 else ""
-    return "does not match the schema: " + "; ".join(parts) + more
-
-
-# --------------------------------------------------------------------------------------------
-# One HTTP call's outcome
-
-
-@dataclass
-class _Fault:
-    """The call produced no answer: an HTTP error, a timeout, a broken connection or body."""
-
-    status: int | None
-    reason: str
-    retryable: bool
-    body_text: str = ""
-    in_body: bool = False
-    """Seen by us in a 2xx body (the client could not retry it): we retry it ourselves."""
-
-
-@dataclass
-class _Answer:
-    text: str | None
-    finish_reason: str
-    refusal: str
-    too_large: int = 0
-    """The body or answer size when it passed the cap (text is then None)."""
 
 
 Budgets = Callable[[str], Any]
@@ -285,13 +232,15 @@ class OpenAIProvider:
         out = one_line(str(scrub(text, self._secrets)), limit)
         return str(scrub(out, self._secrets))
 
-    def _schema(self, output_model: type[BaseModel]) -> dict[str, Any]:
+    def _schema(self, output_model: type[BaseModel], meta: CallMeta) -> dict[str, Any]:
         with self._lock:
             cached = self._schemas.get(output_model)
         if cached is None:
             cached = strict_schema(output_model, self._max_depth)
             with self._lock:
                 self._schemas[output_model] = cached
+        if meta.choices or meta.min_items:
+            return narrow(cached, meta.choices, meta.min_items)
         return cached
 
     def _ledger(self, project: str, model: str) -> CallLedger:
@@ -358,7 +307,7 @@ class OpenAIProvider:
         cfg = self.config
         started = time.monotonic()
         name = schema_name(output_model)
-        schema = self._schema(output_model)
+        schema = self._schema(output_model, meta)
         key = prompt_hash(model, messages, name)
         base = message_dicts(messages)
         extra: list[dict[str, str]] = []
@@ -400,7 +349,7 @@ class OpenAIProvider:
             sent = base if mode == "json_schema" else schema_instructions(base, schema, name)
             outcome = self._call(model, sent + extra, name, schema, mode, token_param, ledger)
 
-            if isinstance(outcome, _Fault):
+            if isinstance(outcome, Fault):
                 if ledger.refused is not None:
                     refused = ledger.refused
                     refused.usage = usage()  # type: ignore[attr-defined]
@@ -450,7 +399,7 @@ class OpenAIProvider:
 
     # ----------------------------------------------------------------------------------------
 
-    def _maybe_fall_back(self, fault: _Fault, model: str, mode: Mode, token_param: str) -> bool:
+    def _maybe_fall_back(self, fault: Fault, model: str, mode: Mode, token_param: str) -> bool:
         """Adapt to what the server refused: the response format (then the next mode), the
         token knob. Another thread may have adapted already: then just send again."""
         if fault.status is None or fault.in_body:
@@ -489,7 +438,7 @@ class OpenAIProvider:
         step = min(BACKOFF_CAP_S, self._backoff_s * (2 ** retries))
         return step * (0.5 + 0.5 * self._rng.random())
 
-    def _check(self, answer: _Answer, output_model: type[T]) -> tuple[T | None, str]:
+    def _check(self, answer: Answer, output_model: type[T]) -> tuple[T | None, str]:
         if answer.too_large:
             return None, (f"answer too large ({answer.too_large} bytes; the limit is "
                           f"{MAX_ANSWER_CHARS})")
@@ -506,9 +455,9 @@ class OpenAIProvider:
         try:
             return parse_answer(text, output_model), ""
         except ValidationError as exc:
-            return None, self._clean(_validation_reason(exc), 2000)
+            return None, self._clean(validation_reason(exc), 2000)
 
-    def _reask_messages(self, answer: _Answer, reason: str) -> list[dict[str, str]]:
+    def _reask_messages(self, answer: Answer, reason: str) -> list[dict[str, str]]:
         out: list[dict[str, str]] = []
         if answer.text and len(answer.text) <= REASK_ECHO_CHARS:
             out.append({"role": "assistant", "content": str(scrub(answer.text, self._secrets))})
@@ -529,7 +478,7 @@ class OpenAIProvider:
         mode: Mode,
         token_param: str,
         ledger: CallLedger,
-    ) -> _Fault | _Answer:
+    ) -> Fault | Answer:
         """One client call (the client retries transport faults itself). Maps every client
         exception; reads at most MAX_BODY_BYTES; settles the answering attempt's usage."""
         openai = self._openai
@@ -544,12 +493,12 @@ class OpenAIProvider:
         timeout = f"timeout ({cfg.timeout_s:g}s)"
         try:
             with self._client.chat.completions.with_streaming_response.create(**kwargs) as resp:
-                body = self._read_body(resp)
+                body = read_body(resp, cfg.timeout_s, self._clean)
         except openai.APITimeoutError:
-            return _Fault(None, timeout, True)
+            return Fault(None, timeout, True)
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
-            return _Fault(None, self._clean(f"connection error: {type(cause).__name__}: "
+            return Fault(None, self._clean(f"connection error: {type(cause).__name__}: "
                                             f"{cause}", 200), True)
         except openai.APIStatusError as exc:
             status = int(exc.status_code)
@@ -558,91 +507,22 @@ class OpenAIProvider:
                 text = exc.response.text
             except Exception:  # the body may be unreadable
                 text = str(exc.message)
-            return _Fault(status, status_text(status),
+            return Fault(status, status_text(status),
                           status in (408, 409, 429) or status >= 500,
-                          self._clean(_error_body_text(exc.body, text), 2000))
+                          self._clean(error_body_text(exc.body, text), 2000))
         except openai.OpenAIError as exc:
-            return _Fault(None, self._clean(f"client error: {type(exc).__name__}: {exc}", 200),
+            return Fault(None, self._clean(f"client error: {type(exc).__name__}: {exc}", 200),
                           False)
-        if isinstance(body, _Fault):
+        if isinstance(body, Fault):
             if body.reason == "timeout":
                 body.reason = timeout
             ledger.close_open(None, None, body.reason)
             return body
-        if isinstance(body, _Answer):
+        if isinstance(body, Answer):
             ledger.close_open(None, None, "answer too large", body.too_large)
             return body
-        outcome, prompt_tokens, completion_tokens = self._parse_body(body)
-        answer_chars = len(outcome.text or "") if isinstance(outcome, _Answer) else len(body)
+        outcome, prompt_tokens, completion_tokens = parse_body(body, self._clean)
+        answer_chars = len(outcome.text or "") if isinstance(outcome, Answer) else len(body)
         ledger.close_open(prompt_tokens, completion_tokens,
-                          outcome.reason if isinstance(outcome, _Fault) else "", answer_chars)
+                          outcome.reason if isinstance(outcome, Fault) else "", answer_chars)
         return outcome
-
-    def _read_body(self, resp: Any) -> bytes | _Fault | _Answer:
-        length = resp.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            resp.close()
-            return _Answer(None, "", "", too_large=int(length))
-        deadline = time.monotonic() + self.config.timeout_s
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            for chunk in resp.iter_bytes():
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    resp.close()
-                    return _Answer(None, "", "", too_large=size)
-                chunks.append(chunk)
-                if time.monotonic() > deadline:
-                    resp.close()
-                    return _Fault(None, "timeout", True, in_body=True)
-        except Exception as exc:  # transport errors, whichever httpx
-            if "timeout" in type(exc).__name__.lower():
-                return _Fault(None, "timeout", True, in_body=True)
-            return _Fault(None, self._clean(
-                f"connection error while reading: {type(exc).__name__}: {exc}", 200), True,
-                in_body=True)
-        return b"".join(chunks)
-
-    def _parse_body(self, body: bytes) -> tuple[_Fault | _Answer, int | None, int | None]:
-        """The answer, and the usage the server counted (None where it gave none)."""
-        try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return _Fault(200, "malformed response body (not JSON)", True, in_body=True), \
-                None, None
-        if not isinstance(data, dict):
-            return _Fault(200, "malformed response body (not an object)", True,
-                          in_body=True), None, None
-        prompt_tokens = completion_tokens = None
-        usage = data.get("usage")
-        if isinstance(usage, dict):
-            p, c = usage.get("prompt_tokens"), usage.get("completion_tokens")
-            prompt_tokens = p if isinstance(p, int) and p >= 0 else None
-            completion_tokens = c if isinstance(c, int) and c >= 0 else None
-        choices = data.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            err = data.get("error")
-            if err:
-                return _Fault(200, self._clean(
-                    f"server error in body: {_error_body_text(data, '')}", 200), True,
-                    in_body=True), prompt_tokens, completion_tokens
-            return _Fault(200, "malformed response body (no choices)", True, in_body=True), \
-                prompt_tokens, completion_tokens
-        choice = choices[0]
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
-        assert isinstance(message, dict)
-        content = message.get("content")
-        if isinstance(content, list):  # content parts, from some servers
-            content = "".join(
-                p.get("text", "") for p in content if isinstance(p, dict)
-                and isinstance(p.get("text"), str))
-        if content is not None and not isinstance(content, str):
-            content = None
-        finish = str(choice.get("finish_reason") or "")
-        if content is not None and len(content) > MAX_ANSWER_CHARS:
-            return _Answer(None, finish, "", too_large=len(content.encode("utf-8"))), \
-                prompt_tokens, completion_tokens
-        refusal = message.get("refusal")
-        return _Answer(content, finish, refusal if isinstance(refusal, str) else ""), \
-            prompt_tokens, completion_tokens

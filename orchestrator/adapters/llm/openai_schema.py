@@ -117,3 +117,48 @@ def cut_recursion(schema: dict[str, Any], max_depth: int) -> dict[str, Any]:
     if used:
         out["$defs"] = used
     return out
+
+
+def narrow(schema: dict[str, Any], choices: tuple[tuple[str, tuple[str, ...]], ...] = (),
+           min_items: tuple[tuple[str, int], ...] = ()) -> dict[str, Any]:
+    """A copy of the schema whose fields at dotted paths (through objects and lists, e.g.
+    `requirements.id`) allow only the given values (`enum`), or need that many items
+    (`minItems`). A `$ref` on the way is inlined, so the definition's other uses keep it."""
+    out: dict[str, Any] = json.loads(json.dumps(schema))
+    defs: dict[str, Any] = out.get("$defs") or {}
+
+    def resolved(node: dict[str, Any]) -> dict[str, Any]:
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_DEFS) and ref[len(_DEFS):] in defs:
+            inlined = json.loads(json.dumps(defs[ref[len(_DEFS):]]))
+            node.clear()
+            node.update(inlined)
+        return node
+
+    def at(path: str) -> list[dict[str, Any]]:
+        nodes = [out]
+        for name in path.split("."):
+            found = []
+            for node in nodes:
+                node = resolved(node)
+                while node.get("type") == "array" and isinstance(node.get("items"), dict):
+                    node = resolved(node["items"])
+                prop = (node.get("properties") or {}).get(name)
+                if isinstance(prop, dict):
+                    found.append(resolved(prop))
+            nodes = found
+        return nodes
+
+    for path, values in choices:
+        if not values:
+            continue
+        for node in at(path):
+            target = node["items"] if node.get("type") == "array" and isinstance(
+                node.get("items"), dict) else node
+            if target.get("type") == "string":
+                target["enum"] = list(dict.fromkeys(values))
+    for path, count in min_items:
+        for node in at(path):
+            if node.get("type") == "array" and count > 0:
+                node["minItems"] = count
+    return out
