@@ -91,6 +91,7 @@ class IndexCommitter:
         self.commit_index = self.state_dir / "index.commit"
         self.message_file = self.state_dir / "COMMIT_EDITMSG"
         self.last_commit = self.state_dir / "last-commit"
+        self._clean_index: tuple[str, tuple[int, int, int]] | None = None
 
     # -- the commit ----------------------------------------------------------------------------
 
@@ -116,7 +117,8 @@ class IndexCommitter:
             if old:
                 entries += self._dropped_by_others(old, files)
             self._copy_index()
-            staged = self.next_index.exists() and self._index_tree(self.next_index) != base_tree
+            staged = self.next_index.exists() and not self._index_is_ours(old) and (
+                self._index_tree(self.next_index) != base_tree)
             if staged and old and self._repair_stale_entries(old):
                 staged = self._index_tree(self.next_index) != base_tree
             writable, tracked = self._writable(files, old)
@@ -154,11 +156,19 @@ class IndexCommitter:
             self._finish()
             raise
         os.replace(self.next_index, self.index)
+        self._clean_index = None if staged else (new, _signature(self.index))
         self._finish()
         if options.hooks_dir is not None:
             with contextlib.suppress(GitError):
                 self._hook(options, "post-commit", [], self.index)
         return new
+
+    def _index_is_ours(self, head: str | None) -> bool:
+        """The index is the one orch's last commit wrote, untouched since (git replaces the
+        file on every write), and that commit staged nothing of a person's: it is HEAD's
+        tree exactly, so no `write-tree` of 100k entries is needed to tell."""
+        return self._clean_index is not None and self._clean_index == (
+            head, _signature(self.index))
 
     def _acquire(self) -> None:
         try:
@@ -494,6 +504,14 @@ class IndexCommitter:
             self._undo(written)
         self.lock.held = True
         self._finish()
+
+
+def _signature(path: Path) -> tuple[int, int, int]:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return (0, 0, 0)
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _raw_changes(out: bytes, statuses: bytes) -> list[tuple[str, str]]:
