@@ -158,11 +158,13 @@ def _summary(ws: Any, report: Any, projects: list[str]) -> None:
         click.echo(f"Stopped: {report.dropped} reaction(s) in flight were dropped and run "
                    "again next time.")
         raise SystemExit(130)
+    for line in report.held:
+        click.echo(f"Waiting on another worker: {line}")
     if report.failures:
         click.echo(f"{len(report.failures)} reaction(s) failed closed; see 'orch status'")
-        unfinished = [p for p, v in views.items() if v["status"] not in ("completed", "accepted")]
-        if unfinished:  # scripts can tell a run that could not finish from one that did
-            raise SystemExit(1)
+    unfinished = [p for p, v in views.items() if v["status"] not in ("completed", "accepted")]
+    if unfinished and (report.failures or report.held):
+        raise SystemExit(1)  # scripts can tell a run that could not finish from one that did
 
 
 @cli.command()

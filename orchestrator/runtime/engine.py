@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
-import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -20,6 +18,7 @@ from orchestrator.agents.base import AgentContext, AgentFailure, AgentOutput
 from orchestrator.agents.provider import Provider
 from orchestrator.agents.team import perform
 from orchestrator.core import events as ev
+from orchestrator.core.claims import TIME_FORMAT, expires_at, held_by_others, plan_claim
 from orchestrator.core.config import Config
 from orchestrator.core.flow import FlowSettings, Reaction, pending_reactions
 from orchestrator.core.fold import TASK_FAILING_ALERTS
@@ -29,14 +28,10 @@ from orchestrator.errors import ProviderError, UsageError
 from orchestrator.runtime.artifacts import ArtifactGuard, transcript_files
 from orchestrator.runtime.budget import BudgetExceeded
 from orchestrator.runtime.deploy import deploy_runner
+from orchestrator.runtime.worker import worker_id
 from orchestrator.runtime.workspace import Workspace
 
 Key = tuple[str, str, str]  # project, actor, causation
-
-
-def worker_id(root: str) -> str:
-    """Stable per clone: a restarted run recognises (and resumes) its own claims."""
-    return f"{socket.gethostname()}-{hashlib.sha256(root.encode()).hexdigest()[:8]}"
 
 
 @dataclass
@@ -46,6 +41,8 @@ class RunReport:
     failures: list[str] = field(default_factory=list)
     stopped: bool = False
     dropped: int = 0
+    held: list[str] = field(default_factory=list)
+    """Reactions other workers hold claims on when the run stopped: which, whose, until."""
 
 
 @dataclass
@@ -53,6 +50,7 @@ class _Job:
     project: str
     reaction: Reaction
     future: Future[AgentOutput]
+    claim: str
 
 
 class Engine:
@@ -64,7 +62,7 @@ class Engine:
         self.config = config
         self.provider = provider
         self.echo = echo
-        self.worker = worker_id(str(ws.root))
+        self.worker = worker_id(ws.root)
         self.stop = threading.Event()
         self.guard = ArtifactGuard(ws.root, ws.log.staged_file)
         self.deploy = deploy_runner(ws.root, config.deploy, config.llm.api_key_env)
@@ -87,15 +85,16 @@ class Engine:
                 done = [k for k, j in jobs.items() if j.future.done()]
                 progressed = self._finish_batch([jobs.pop(k) for k in done], report)
                 states = self._states(projects)
-                starting: list[tuple[str, Reaction, AgentContext]] = []
+                starting: list[tuple[str, Reaction, AgentContext, str]] = []
                 for project, state in states.items():
                     if project not in self._halted:
                         progressed |= self._step(project, state, jobs, starting, report)
                 # Agents read only their snapshot, so they start before the commit: writing
                 # it overlaps their model calls. A crash loses nothing that was committed,
                 # and what was not is decided again by the next run.
-                for project, r, ctx in starting:
-                    jobs[(project, *r.key)] = _Job(project, r, pool.submit(perform, ctx, r))
+                for project, r, ctx, claim in starting:
+                    jobs[(project, *r.key)] = _Job(project, r, pool.submit(perform, ctx, r),
+                                                   claim)
                 self._commit(report)
                 if self.progress is not None:
                     self.progress(self._states(projects), len(jobs))
@@ -111,7 +110,16 @@ class Engine:
             report.stopped = self.stop.is_set()
             report.dropped = sum(1 for j in jobs.values() if not j.future.done())
             pool.shutdown(wait=not report.stopped, cancel_futures=True)
+        report.held = self._held(projects)
         return report
+
+    def _held(self, projects: list[str] | None) -> list[str]:
+        now = self._settings().now
+        assert now is not None
+        return [f"[{p}] {key.replace(' ', ' on ')} is held by {c.worker} until "
+                f"{expires_at(c).strftime(TIME_FORMAT)}"
+                for p, s in self._states(projects).items()
+                for key, c in held_by_others(s, self.worker, now)]
 
     def _states(self, projects: list[str] | None) -> dict[str, ProjectState]:
         names = projects if projects is not None else self.ws.reader.projects()
@@ -126,7 +134,8 @@ class Engine:
                             now=utcnow())
 
     def _step(self, project: str, state: ProjectState, jobs: dict[Key, _Job],
-              starting: list[tuple[str, Reaction, AgentContext]], report: RunReport) -> bool:
+              starting: list[tuple[str, Reaction, AgentContext, str]],
+              report: RunReport) -> bool:
         """Stage the decided reactions of a project (they may cascade), then the claims of
         its agent work that can start; returns whether anything was staged."""
         staged = False
@@ -142,22 +151,54 @@ class Engine:
         new = [r for r in reactions if r.is_agent_work and (project, *r.key) not in jobs]
         if not new:
             return staged
-        claims = [ev.NewEvent(
-            payload=ev.TaskStarted(task_id=r.subject, lease_s=self.config.lease_s,
-                                   worker=self.worker),
-            actor=r.actor, causation_id=r.causation_id, request_id=state.request_id or None)
-            for r in new
-            if r.kind == "work" and state.tasks[r.subject].status == TaskStatus.ASSIGNED]
         # Agents only read their state: one snapshot serves every job started together.
         snapshot = copy.deepcopy(state)
-        if claims:
-            self._stage(project, claims, {}, report)
+        started = False
         for r in new:
+            claim = self._claim(project, state, r, report)
+            if not claim:
+                continue
             ctx = AgentContext(project=project, state=snapshot, config=self.config,
                                provider=self.provider, read_text=self.guard.read_text,
                                run_deploy=self.deploy)
-            starting.append((project, r, ctx))
-        return True
+            starting.append((project, r, ctx, claim))
+            started = True
+        return staged or started
+
+    def _claim(self, project: str, state: ProjectState, r: Reaction, report: RunReport) -> str:
+        """The id of this worker's claim on a reaction it may now work ('' when it may not):
+        its own (resumed), a new one, or one taking over another's expired lease."""
+        now = self._settings().now
+        assert now is not None
+        plan = plan_claim(state, r.actor, r.causation_id, self.worker, now)
+        if plan.action == "resume" and plan.claim is not None:
+            return plan.claim.event_id
+        if plan.action not in ("claim", "take_over"):
+            return ""
+        request = state.request_id or None
+        new: list[ev.NewEvent] = []
+        payload: ev.Payload
+        if r.kind == "work" and state.tasks[r.subject].status == TaskStatus.ASSIGNED:
+            payload = ev.TaskStarted(task_id=r.subject, lease_s=self.config.lease_s,
+                                     worker=self.worker)
+        else:
+            old = plan.claim.event_id if plan.claim is not None else ""
+            payload = ev.ReactionClaimed(worker=self.worker, lease_s=self.config.lease_s,
+                                         takeover_of=old, kind=r.kind)
+            if plan.claim is not None:
+                new.append(ev.NewEvent(payload=ev.MonitorAlert(
+                    kind="stale_claim", module=r.squad,
+                    message=f"claim of {plan.claim.worker} on {r.actor} {r.kind} expired "
+                            f"after {plan.claim.lease_s}s; taken over by {self.worker}"),
+                    actor=_monitor(r), causation_id=plan.claim.event_id, request_id=request))
+        new.insert(0, ev.NewEvent(payload=payload, actor=r.actor, causation_id=r.causation_id,
+                                  request_id=request))
+        try:
+            written = self.ws.log.stage(project, new)
+        except UsageError:
+            return ""  # the log says another claim stands: leave the reaction to it
+        report.events += len(written)
+        return written[0].id
 
     # -- results -------------------------------------------------------------------------------
 
@@ -193,7 +234,9 @@ class Engine:
             self._fail(job.project, r, "provider_error", str(exc), report)
             return None
         transcripts = transcript_files(job.project, r, out.transcripts)
-        events = list(out.events)
+        # Every result names the claim it was made under: the fold fences it on that.
+        claim = (ev.Link(kind="claim", ref=job.claim),)
+        events = [e.model_copy(update={"links": e.links + claim}) for e in out.events]
         if transcripts and events:
             links = tuple(ev.Link(kind="transcript", ref=p) for p in sorted(transcripts))
             events[0] = events[0].model_copy(update={"links": events[0].links + links})

@@ -335,9 +335,11 @@ def test_a_server_answering_garbage_fails_the_run_closed(
     assert alert["message"].startswith("cto review_spec")
     assert "(role cto, model test-model)" in alert["message"] or "cto answer" in alert["message"]
     assert reason in alert["message"]
-    # Nothing half-written: the alert is the only new event; no doc, no transcript.
+    # Nothing half-written: the claim made before the call and the alert are the only new
+    # events; no doc, no transcript.
     events = json.loads(run_orch(repo, "log", PROJECT, "--json").stdout)
-    assert [e["type"] for e in events] == ["project.created", "monitor.alert"]
+    assert [e["type"] for e in events] == ["project.created", "reaction.claimed",
+                                           "monitor.alert"]
     assert not (repo / "project" / PROJECT).exists()
     assert not (repo / ".orchestrator" / "transcripts").exists()
     assert git(repo, "diff", "--name-only", head, "HEAD", "--", "project").strip() == ""
