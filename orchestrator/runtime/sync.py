@@ -56,7 +56,7 @@ def publish(ws: Workspace, remote: str, *, attempts: int = 12, base_delay_s: flo
         report.rejections += 1
         rebase(ws, remote, report, head)
         # Full jitter: racing workers spread out instead of colliding again in step.
-        sleep(random.uniform(0, base_delay_s * (2 ** min(attempt, 6))))
+        sleep(random.uniform(0, base_delay_s * (2 ** min(attempt, 4))))
     raise GitError(f"the push to '{remote}' lost the race {attempts} times in a row; nothing "
                    "is lost, the commits wait in this clone: run orch again")
 

@@ -22,7 +22,7 @@ def main(clone: str, rounds: int) -> None:
             payload=ev.MonitorAlert(kind="other", message=f"{Path(clone).name} round {n}"),
             actor="monitor")])
         ids.append(event.id)
-        report = publish(ws, remote, attempts=200, base_delay_s=0.02)
+        report = publish(ws, remote, attempts=1000, base_delay_s=0.05)
         retries += report.rejections
         assert report.pushed and not report.dropped, report
     print(" ".join(ids))
