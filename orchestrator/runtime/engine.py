@@ -12,13 +12,19 @@ import copy
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from orchestrator.agents.base import AgentContext, AgentFailure, AgentOutput
 from orchestrator.agents.provider import Provider
 from orchestrator.agents.team import perform
 from orchestrator.core import events as ev
-from orchestrator.core.claims import TIME_FORMAT, expires_at, held_by_others, plan_claim
+from orchestrator.core.claims import (
+    TIME_FORMAT,
+    claim_key,
+    expires_at,
+    held_by_others,
+    plan_claim,
+)
 from orchestrator.core.config import Config
 from orchestrator.core.flow import FlowSettings, Reaction, pending_reactions
 from orchestrator.core.fold import TASK_FAILING_ALERTS
@@ -69,6 +75,11 @@ class Engine:
         self.progress = progress
         self._failed: set[Key] = set()
         self._halted: set[str] = set()
+        self.accepts: Callable[[Reaction], bool] = lambda _: True
+        """Which agent work this worker takes (`orch dispatch --role/--squad`)."""
+        self.publish: Callable[[], None] | None = None
+        """Shares what was committed through the remote (`orch dispatch`): claims are
+        published, and re-checked against what came in, before any agent starts."""
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -92,6 +103,10 @@ class Engine:
                 # Agents read only their snapshot, so they start before the commit: writing
                 # it overlaps their model calls. A crash loses nothing that was committed,
                 # and what was not is decided again by the next run.
+                if self.publish is not None and self.ws.log.has_staged():
+                    self.ws.log.commit()
+                    self.publish()
+                    starting = self._still_claimed(starting)
                 for project, r, ctx, claim in starting:
                     jobs[(project, *r.key)] = _Job(project, r, pool.submit(perform, ctx, r),
                                                    claim)
@@ -112,6 +127,19 @@ class Engine:
             pool.shutdown(wait=not report.stopped, cancel_futures=True)
         report.held = self._held(projects)
         return report
+
+    def _still_claimed(self, starting: list[tuple[str, Reaction, AgentContext, str]]
+                       ) -> list[tuple[str, Reaction, AgentContext, str]]:
+        """After a push that had to rebase: only work whose claim survived starts, on the
+        state as it is now."""
+        kept = []
+        for project, r, ctx, claim in starting:
+            state = self.ws.reader.states([project])[project]
+            current = state.claims.get(claim_key(r.actor, r.causation_id))
+            if current is not None and current.event_id == claim and not current.done \
+                    and not r.done_in(state):
+                kept.append((project, r, replace(ctx, state=copy.deepcopy(state)), claim))
+        return kept
 
     def _held(self, projects: list[str] | None) -> list[str]:
         now = self._settings().now
@@ -148,7 +176,8 @@ class Engine:
             events = [e for r in decided for e in r.events]
             self._stage(project, events, {}, report)
             staged = True
-        new = [r for r in reactions if r.is_agent_work and (project, *r.key) not in jobs]
+        new = [r for r in reactions if r.is_agent_work and (project, *r.key) not in jobs
+               and self.accepts(r)]
         if not new:
             return staged
         # Agents only read their state: one snapshot serves every job started together.

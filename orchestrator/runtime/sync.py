@@ -127,6 +127,7 @@ def _renumber(ws: Workspace, events: list[Event], report: SyncReport
         by_project.setdefault(e.project, []).append(e)
     kept: list[Event] = []
     dropped_files: set[str] = set()
+    dropped_ids: set[str] = set()
     for project, evs in sorted(by_project.items()):
         state = ws.log.project_state(project)
         seq = ws.log.next_seq(project) - 1
@@ -135,13 +136,19 @@ def _renumber(ws: Workspace, events: list[Event], report: SyncReport
             if e.id in present:
                 continue  # pushed before a crash: it is there already
             moved = e.model_copy(update={"seq": seq + 1})
-            if apply_event(state, moved):
+            if e.causation_id in dropped_ids:
+                reason = f"it answers {e.causation_id}, which was dropped"
+            elif apply_event(state, moved):
                 kept.append(moved)
                 seq += 1
+                continue
             else:
-                report.dropped.append(f"{e.type} {e.id}: {state.findings[-1].reason}")
-                dropped_files.update(link.ref for link in e.links
-                                     if link.kind in ("artifact", "doc", "report", "transcript"))
+                reason = state.findings[-1].reason
+            # What answers a dropped event goes with it (causes sort before their effects).
+            dropped_ids.add(e.id)
+            report.dropped.append(f"{e.type} {e.id}: {reason}")
+            dropped_files.update(link.ref for link in e.links
+                                 if link.kind in ("artifact", "doc", "report", "transcript"))
         ws.reader.forget(project)
     still_used = {link.ref for e in kept for link in e.links}
     return kept, dropped_files - still_used
