@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean bench
+.PHONY: demo test test-tools lint install clean bench
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -24,7 +24,19 @@ lint: $(STAMP)
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/zizmor --offline .github/workflows
 
-test: lint
+# Tools some tests need, installed where this machine allows; a test whose tool cannot be had
+# says so and skips. Chromium (Debian) and mermaid (npm) draw the reports' diagrams.
+MERMAID := .cache/mermaid/node_modules/mermaid/dist/mermaid.min.js
+test-tools:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+	       || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; }; } \
+	  || echo "note: chromium could not be installed; the diagram-drawing tests will skip"
+	@test -f $(MERMAID) || { command -v npm >/dev/null 2>&1 \
+	  && npm install --silent --no-audit --no-fund --prefix .cache/mermaid mermaid@11 >/dev/null 2>&1; } \
+	  || echo "note: mermaid (npm) could not be installed; the diagram-drawing tests will skip"
+
+test: lint test-tools
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -26,11 +26,13 @@ def _workspace(use_cache: bool = True) -> Any:
 
 
 @cli.command()
-def init() -> None:
+@click.option("--github", is_flag=True,
+              help="Also write .github/workflows/orch.yml, which runs the team on Actions.")
+def init(github: bool) -> None:
     """Create the orch layout here (git-initialising the directory if needed)."""
     from orchestrator.runtime.workspace import Workspace
 
-    ws, created = Workspace.init(Path.cwd())
+    ws, created = Workspace.init(Path.cwd(), github=github)
     if created:
         click.echo(f"Initialised orch in {ws.root}: " + ", ".join(created))
     else:
@@ -63,6 +65,19 @@ def emit(event_type: str, project: str, pairs: tuple[str, ...], payload_file: st
     event = emit_event(_workspace(), event_type, project, pairs, payload_file, actor=actor,
                        causation=causation, request_id=request_id, force=force)
     click.echo(f"{event.type} seq={event.seq} id={event.id}")
+
+
+@cli.command()
+@click.argument("project", required=False)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write it to this file too.")
+def report(project: str | None, out: str | None) -> None:
+    """A Markdown report people read: status, a squads graph and a Gantt of the tasks."""
+    from orchestrator.runtime.status import report_markdown
+
+    text = report_markdown(_workspace(), project)
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+    click.echo(text, nl=False)
 
 
 @cli.command()
@@ -132,12 +147,52 @@ def submit(spec: str) -> None:
 @cli.command()
 @click.argument("spec", required=False, type=click.Path())
 @click.option("--replay", is_flag=True, help="Answer from the committed transcripts, offline.")
-def run(spec: str | None, replay: bool) -> None:
+@click.option("--bundle", "bundle_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Also write what this run committed as a bundle for 'orch apply'.")
+@click.option("--since", "since", metavar="REV",
+              help="With --bundle: bundle every commit since REV (default: where the run began).")
+def run(spec: str | None, replay: bool, bundle_dir: str | None, since: str | None) -> None:
     """Reconcile until the project completes (or all projects idle); Ctrl-C stops cleanly."""
+    ws = _workspace()
+    if bundle_dir:
+        from orchestrator.runtime.bundle import export_bundle
+
+        base = ws.repo.resolve(since) if since else ws.repo.head()
+        try:
+            _run_and_summarise(ws, spec, replay)
+        finally:
+            manifest = export_bundle(ws, base, Path(bundle_dir))
+            click.echo(f"Bundle: {len(manifest['paths'])} file(s) in {bundle_dir}")
+        return
+    _run_and_summarise(ws, spec, replay)
+
+
+@cli.command(name="apply")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--author", type=(click.Choice(["accept", "request-changes"]), str),
+              default=None, metavar="COMMAND PROJECT",
+              help="What the spec's author asked this run for (its event may come in the bundle).")
+def apply_cmd(directory: str, as_json: bool, author: tuple[str, str] | None) -> None:
+    """Check a plan's bundle against the current log, then commit all of it (or nothing)."""
+    from orchestrator.adapters.config_file import load_config
+    from orchestrator.adapters.output import print_json
+    from orchestrator.runtime.bundle import apply_bundle
+
+    ws = _workspace()
+    ws.repo.preflight()
+    done = apply_bundle(ws, Path(directory), load_config(ws.root), author)
+    if as_json:
+        print_json(done)
+    else:
+        click.echo(f"Applied {done['events']} event(s) and {done['files']} file(s)"
+                   f" ({done['already_applied']} already in the log)")
+
+
+def _run_and_summarise(ws: Any, spec: str | None, replay: bool) -> None:
     from orchestrator.adapters.output import LiveProgress
     from orchestrator.runtime.runner import run as run_engine
 
-    ws = _workspace()
     if sys.stdout.isatty():
         with LiveProgress() as live:
             report, projects = run_engine(ws, spec, replay=replay, echo=live.log,

@@ -416,12 +416,12 @@ class IndexCommitter:
             args.insert(1, "-S")
         proc = self.runner.run_status(args, env=dict(options.identity or {}))
         if proc.returncode != 0:
-            what = "sign" if options.sign else "write"
-            raise GitError(
-                f"git could not {what} the commit: {first_line(proc.stderr)}; "
-                "check user.signingkey and gpg.format" if options.sign else
-                f"git could not {what} the commit: {first_line(proc.stderr)}"
-            )
+            if options.sign:
+                raise GitError(
+                    f"git could not sign the commit (commit.gpgsign is on): "
+                    f"{first_line(proc.stderr)}; check user.signingkey and gpg.format"
+                )
+            raise GitError(f"git could not write the commit: {first_line(proc.stderr)}")
         return proc.stdout.decode().strip()
 
     def _move_ref(self, ref: str, old: str | None, new: str, reflog: str) -> None:

@@ -502,6 +502,10 @@ class NewEvent(BaseModel):
     request_id: str | None = None
     links: tuple[Link, ...] = ()
     usage: Usage | None = None
+    id: str | None = None
+    """Kept when an event made elsewhere is written here (a bundle applied): its id is what
+    later events of the bundle name as their causation."""
+    at: datetime | None = None
 
     @property
     def type(self) -> str:

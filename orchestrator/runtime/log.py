@@ -16,6 +16,7 @@ from orchestrator.adapters.git import GitRepo
 from orchestrator.core.events import Event, NewEvent
 from orchestrator.core.fold import apply_event
 from orchestrator.core.state import ProjectState
+from orchestrator.core.text import clean, defuse_mentions
 from orchestrator.errors import ConcurrentUpdateError, GitError, UsageError
 from orchestrator.runtime.reader import LogReader
 
@@ -80,9 +81,9 @@ class EventLog:
             for new in new_events:
                 seq += 1
                 event = Event(
-                    id=new_ulid(), seq=seq, type=new.type, project=project,
+                    id=new.id or new_ulid(), seq=seq, type=new.type, project=project,
                     request_id=new.request_id or state.request_id or new_ulid(),
-                    causation_id=new.causation_id, actor=new.actor, at=utcnow(),
+                    causation_id=new.causation_id, actor=new.actor, at=new.at or utcnow(),
                     payload=new.payload, links=new.links, usage=new.usage,
                 )
                 if not apply_event(state, event) and check:
@@ -252,7 +253,7 @@ def commit_message(events: Sequence[Event], subject: str | None = None) -> str:
         actors = sorted({e.actor for e in events})
         subject = f"[{', '.join(projects)}] {subject} ({', '.join(actors[:3])}" + (
             ", ...)" if len(actors) > 3 else ")")
-    lines = [subject[:200], ""]
+    lines = [defuse_mentions(clean(subject, 200)), ""]
     for e in events:
         lines.append(f"Orch-Event: {e.id} {e.type} seq={e.seq}")
         if e.causation_id:

@@ -32,3 +32,12 @@ def status_views(
             raise ProjectNotFoundError(f"no project '{project}' in the log; 'orch status' lists them")
         return [views[project]], stray
     return [views[p] for p in sorted(views)], stray
+
+
+def report_markdown(ws: Workspace, project: str | None) -> str:
+    """`orch report`: the Markdown report of every project (or one), as the job summary
+    shows it."""
+    from orchestrator.core.report import report
+
+    views, _ = status_views(ws, project, None)
+    return report(views, {view["id"]: ws.reader.events(view["id"]) for view in views})

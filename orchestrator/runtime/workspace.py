@@ -42,6 +42,17 @@ Nothing outside `project/<project>/` is ever written by an agent.
 """
 
 
+WORKFLOW_PATH = ".github/workflows/orch.yml"
+
+
+def github_workflow() -> str:
+    """The Actions workflow, pinned to the version of orch that writes it."""
+    from importlib import metadata, resources
+
+    template = resources.files("orchestrator.examples").joinpath("orch.yml").read_text()
+    return template.replace("@ORCH_VERSION@", metadata.version("orch"))
+
+
 class Workspace:
     """The repository, its log reader, and (made when first written to) its log writer."""
 
@@ -66,8 +77,9 @@ class Workspace:
         return cls(root=repo.root, repo=repo, reader=reader)
 
     @classmethod
-    def init(cls, path: Path) -> tuple[Workspace, list[str]]:
-        """Create the layout (and the repository if needed); returns what was created."""
+    def init(cls, path: Path, github: bool = False) -> tuple[Workspace, list[str]]:
+        """Create the layout (and the repository if needed); returns what was created.
+        With github, also the workflow that runs the team on GitHub Actions."""
         repo = GitRepo.init(path)
         wanted = {
             CONFIG_PATH: DEFAULT_CONFIG.encode(),
@@ -75,6 +87,8 @@ class Workspace:
             "specs/.gitkeep": b"",
             "project/README.md": PROJECT_README.encode(),
         }
+        if github:
+            wanted[WORKFLOW_PATH] = github_workflow().encode()
         created = {p: data for p, data in wanted.items() if not (repo.root / p).exists()}
         if created:
             repo.commit_files(created, "orch init: layout for specs, events and artifacts\n")

