@@ -178,6 +178,10 @@ class Engine:
             staged = True
         new = [r for r in reactions if r.is_agent_work and (project, *r.key) not in jobs
                and self.accepts(r)]
+        if self.publish is not None:
+            # Sharing a remote: claim only what this worker can start now, and leave the
+            # rest to the others instead of queueing it behind its own pool.
+            new = new[:max(0, self.config.parallelism - len(jobs) - len(starting))]
         if not new:
             return staged
         # Agents only read their state: one snapshot serves every job started together.

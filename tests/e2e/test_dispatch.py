@@ -21,6 +21,7 @@ llm:
     qa_fail_rate: 0.3
     blocker_rate: 0.2
     dependency_request_rate: 1.0
+    latency_ms: 100
 """
 
 
