@@ -115,3 +115,27 @@ def test_a_lost_race_renumbers_above_what_came_in_and_drops_a_lost_claim(
     assert [d.split()[1].rstrip(":") for d in report.dropped] == [lost.id]
     events = Workspace.open(clone(tmp_path, remote, "check")).reader.events("race")
     assert [(e.id, e.seq) for e in events] == [(created.id, 1), (won.id, 2), (b_other.id, 3)]
+
+
+def test_a_crash_between_moving_onto_the_fetch_and_recommitting_loses_nothing(
+        tmp_path: Path) -> None:
+    remote = seeded_remote(tmp_path)
+    a = Workspace.open(clone(tmp_path, remote, "a"))
+    b = Workspace.open(clone(tmp_path, remote, "b"))
+    a.log.append("race", [ev.NewEvent(payload=ev.MonitorAlert(kind="other", message="a"),
+                                      actor="monitor")])
+    [mine] = b.log.append("race", [ev.NewEvent(
+        payload=ev.MonitorAlert(kind="other", message="b"), actor="monitor")])
+    assert publish(a, "origin").pushed
+    # b is killed right after the branch moved onto what it fetched, before its new commit.
+    head = b.repo.head()
+    assert head is not None
+    upstream = b.repo.fetch("origin")
+    assert upstream is not None
+    b.repo.move_onto(upstream, head)
+    assert mine.id not in {e.id for e in Workspace.open(b.root).reader.events("race")}
+    rerun = Workspace.open(b.root)
+    assert publish(rerun, "origin").pushed
+    events = Workspace.open(clone(tmp_path, remote, "check")).reader.events("race")
+    assert [e.id for e in events].count(mine.id) == 1
+    assert rerun.repo.saved_unpushed() is None
