@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-tools lint install clean bench
+.PHONY: demo test test-tools lint install clean bench sandbox
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -24,6 +24,18 @@ lint: $(STAMP)
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/zizmor --offline .github/workflows
 
+# QA runs generated code in bubblewrap; install it where we can (root or sudo, apt-get),
+# else say so: the tests that need it then skip with that reason.
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else echo "note: bubblewrap (bwrap) is missing and neither root nor sudo is at hand: sandbox tests will skip"; exit 0; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "note: bubblewrap is missing and there is no apt-get: sandbox tests will skip"; exit 0; }; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $$SUDO apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q bubblewrap >/dev/null 2>&1; } || \
+	  echo "note: bubblewrap could not be installed: sandbox tests will skip"; }
+
 # Tools some tests need, installed where this machine allows; a test whose tool cannot be had
 # says so and skips. Chromium (Debian) and mermaid (npm) draw the reports' diagrams.
 MERMAID := .cache/mermaid/node_modules/mermaid/dist/mermaid.min.js
@@ -36,7 +48,7 @@ test-tools:
 	  && npm install --silent --no-audit --no-fund --prefix .cache/mermaid mermaid@11 >/dev/null 2>&1; } \
 	  || echo "note: mermaid (npm) could not be installed; the diagram-drawing tests will skip"
 
-test: lint test-tools
+test: lint test-tools sandbox
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -44,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/append.py
 	$(BIN)/python bench/makespan.py
 	$(BIN)/python bench/git_append.py
+	$(BIN)/python bench/qa_checks.py
 	$(BIN)/python bench/workers.py
 
 clean:

@@ -23,7 +23,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestrator.adapters.llm.offline import OfflineProvider  # noqa: E402
 from orchestrator.agents.base import AgentContext  # noqa: E402
 from orchestrator.agents.team import perform  # noqa: E402
 from orchestrator.core import events as ev  # noqa: E402
@@ -31,6 +30,8 @@ from orchestrator.core.config import Config  # noqa: E402
 from orchestrator.core.flow import FlowSettings, pending_reactions  # noqa: E402
 from orchestrator.core.fold import apply_event  # noqa: E402
 from orchestrator.core.state import ProjectState  # noqa: E402
+from orchestrator.runtime.prompts import load_prompt  # noqa: E402
+from orchestrator.sim.provider import OfflineProvider  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "makespan.json"
 
@@ -82,7 +83,7 @@ def critical_path(spec: str, config: Config, project: str) -> tuple[int, int]:
         outputs = []
         for r in reactions:
             ctx = AgentContext(project=project, state=state, config=config, provider=provider,
-                               read_text=files.get)
+                               read_text=files.get, prompt=load_prompt)
             outputs.append(perform(ctx, r))
             calls += 1
         for out in outputs:

@@ -119,7 +119,7 @@ class IndexCommitter:
             staged = self.next_index.exists() and self._index_tree(self.next_index) != base_tree
             if staged and old and self._repair_stale_entries(old):
                 staged = self._index_tree(self.next_index) != base_tree
-            writable, tracked = self._writable(files)
+            writable, tracked = self._writable(files, old)
             self._update_index(self.next_index, entries)
             plan = [(p, p in tracked) for p in files if p in writable]
             # A pre-commit hook checks the files in the work tree, so they go there first;
@@ -318,10 +318,14 @@ class IndexCommitter:
 
     # -- the work tree -------------------------------------------------------------------------
 
-    def _writable(self, files: Mapping[str, bytes | None]) -> tuple[set[str], set[str]]:
-        """Paths whose work-tree copy is orch's to replace: absent, or unchanged since the
-        index; a person's edit (or an untracked file of theirs) is never overwritten. Also
-        which of the paths present are tracked (undoing restores those, removes the rest)."""
+    def _writable(
+        self, files: Mapping[str, bytes | None], old: str | None
+    ) -> tuple[set[str], set[str]]:
+        """Paths whose work-tree copy is orch's to replace: absent, unchanged since the index,
+        or holding what HEAD or orch's last commit holds (the index may be an older copy that
+        a person's concurrent `git commit` wrote back); a person's edit (or an untracked file
+        of theirs) is never overwritten. Also which of the paths present are tracked (undoing
+        restores those, removes the rest)."""
         tracked: set[str] = set()
         present = [p for p in files if os.path.lexists(self.root / p)]
         ok = {p for p in files if p not in present and not self._through_link(p)}
@@ -335,9 +339,34 @@ class IndexCommitter:
                 ["diff-files", "--name-only", "-z", "--", *[f":(literal){p}" for p in tracked]],
                 index=self.next_index, ok=(0, 1),
             ) if tracked else b""
-            changed = {p.decode("utf-8", "surrogateescape") for p in changed_out.split(b"\0")}
+            changed = {p.decode("utf-8", "surrogateescape") for p in changed_out.split(b"\0") if p}
             ok |= {p for p in present if p in tracked and p not in changed}
+            ok |= self._committed_copies(sorted(changed), old)
         return ok, tracked
+
+    def _committed_copies(self, paths: list[str], old: str | None) -> set[str]:
+        """Of these work-tree files, those whose content is a version HEAD or orch's last
+        commit holds: orch's own, not a person's edit."""
+        if not paths or not old:
+            return set()
+        hashes = self.runner.run(
+            ["hash-object", "--stdin-paths"], input="\n".join(paths).encode() + b"\n"
+        ).decode().split()
+        known: set[tuple[str, str]] = set()
+        commits = [old]
+        with contextlib.suppress(OSError):
+            last = self.last_commit.read_text().strip()
+            if last and last != old:
+                commits.append(last)
+        for commit in commits:
+            out = self.runner.run_status(
+                ["ls-tree", "-z", commit, "--", *[f":(literal){p}" for p in paths]])
+            for record in out.stdout.split(b"\0"):
+                meta, _, name = record.partition(b"\t")
+                fields = meta.split(b" ")
+                if len(fields) == 3:
+                    known.add((name.decode("utf-8", "surrogateescape"), fields[2].decode()))
+        return {p for p, sha in zip(paths, hashes, strict=False) if (p, sha) in known}
 
     def _through_link(self, path: str) -> bool:
         parent = self.root

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from orchestrator.adapters.prompts import load_prompt
 from orchestrator.agents.outputs import ResultOut
-from orchestrator.agents.provider import CallMeta, Message, Provider
 from orchestrator.core.config import Config
-from orchestrator.core.events import Link, NewEvent, Payload, SmokeTest, Usage
+from orchestrator.core.events import CheckOutcome, Link, NewEvent, Payload, SmokeTest, Usage
 from orchestrator.core.flow import Reaction
 from orchestrator.core.messages import Brief, Result, TemplateError, check_result
 from orchestrator.core.paths import PathRefused, confine, project_dir
+from orchestrator.core.provider import (
+    CallMeta,
+    Facts,
+    Message,
+    Prompt,
+    Provider,
+    RequirementFact,
+)
 from orchestrator.core.state import ProjectState
+from orchestrator.core.verdict import PlannedCheck
+
+RunChecks = Callable[[str, Mapping[str, str], Sequence[PlannedCheck]], list[CheckOutcome]]
+"""Runs checks for (project, files relative to its folder, checks), in the sandbox."""
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -38,8 +48,12 @@ class AgentContext:
     provider: Provider
     read_text: Callable[[str], str | None]
     """Reads a repository-relative file (spec, artifacts); None when absent."""
+    prompt: Callable[[str], Prompt]
+    """A role's system prompt, handed in by the runtime (agents never read files)."""
     run_deploy: Callable[[str, str, list[str]], SmokeTest] | None = None
     """Runs the configured deploy command for (project, squad, artifacts), if there is one."""
+    run_checks: RunChecks | None = None
+    """QA's checks; None where nothing may run code (every check is then reported not run)."""
 
 
 @dataclass
@@ -73,6 +87,12 @@ def facts(**values: object) -> str:
     return "\n".join(lines)
 
 
+def requirement_facts(state: ProjectState, ids: Sequence[str]) -> tuple[RequirementFact, ...]:
+    return tuple(RequirementFact(rid, state.requirement_details.get(rid, {}).get("text", ""),
+                                 state.requirement_details.get(rid, {}).get("area", "general"))
+                 for rid in ids)
+
+
 def requirements_block(state: ProjectState, ids: Sequence[str] | None = None) -> str:
     wanted = list(ids) if ids is not None else list(state.requirements)
     lines = ["## Requirements"]
@@ -83,12 +103,14 @@ def requirements_block(state: ProjectState, ids: Sequence[str] | None = None) ->
 
 
 def ask(ctx: AgentContext, reaction: Reaction, role: str, brief: Brief,
-        output_model: type[T], out: AgentOutput) -> T:
-    """One provider call for `reaction`; usage and transcript are kept on `out`."""
-    prompt = load_prompt(role)
+        output_model: type[T], out: AgentOutput, call_facts: Facts | None = None) -> T:
+    """One provider call for `reaction`; usage and transcript are kept on `out`. The brief
+    is what a model reads; `call_facts` is the same as data, for the simulated team."""
+    prompt = ctx.prompt(role)
     messages = [Message("system", prompt.text), Message("user", brief.render())]
     meta = CallMeta(project=ctx.project, actor=reaction.actor, kind=reaction.kind,
-                    subject=reaction.subject, prompt_version=prompt.version)
+                    subject=reaction.subject, prompt_version=prompt.version,
+                    facts=call_facts or Facts())
     completion = ctx.provider.complete(role, messages, output_model, meta)
     usage = completion.usage.model_copy(update={"prompt_version": prompt.version})
     out.usage = _add_usage(out.usage, usage)

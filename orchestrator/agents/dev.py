@@ -10,6 +10,7 @@ from orchestrator.agents.base import (
     answered,
     ask,
     facts,
+    requirement_facts,
     requirements_block,
     squad_path,
 )
@@ -18,6 +19,7 @@ from orchestrator.core import events as ev
 from orchestrator.core.flow import Reaction
 from orchestrator.core.messages import Brief, TemplateError
 from orchestrator.core.paths import MAX_ARTIFACT_BYTES, project_dir
+from orchestrator.core.provider import Facts
 from orchestrator.core.state import ProjectState, Task
 
 MAX_FILES = 40
@@ -56,8 +58,15 @@ def work(ctx: AgentContext, r: Reaction) -> AgentOutput:
         expected_files=tuple(squad_relative(s, task, p) for p in task.expected_files),
         expected_return="The files written, and what each requirement got.",
     )
+    known = Facts(
+        values={"project": s.id, "squad": task.module, "squads": tuple(sorted(s.modules)),
+                "depends_on": tuple(mod.depends_on if mod else ()), "task": task.id,
+                "title": task.title, "attempt": task.attempt, "reason": task.reason,
+                "round": task.round},
+        requirements=requirement_facts(s, task.requirements),
+        expected_files=brief.expected_files, findings=tuple(task.findings))
     out = AgentOutput()
-    answer = ask(ctx, r, "dev", brief, DevOutput, out)
+    answer = ask(ctx, r, "dev", brief, DevOutput, out, known)
     blocker = answer.blocker if answer.blocked else None
     already_blocked = any(b.task_id == task.id for b in s.blocks.values())
     if blocker is not None and blocker.squad in s.modules and blocker.squad != task.module \

@@ -12,6 +12,7 @@ from orchestrator.core import events as ev
 from orchestrator.core.flow import Reaction
 from orchestrator.core.messages import Brief
 from orchestrator.core.paths import project_dir
+from orchestrator.core.provider import Facts
 from orchestrator.core.state import TaskStatus
 
 
@@ -32,8 +33,10 @@ def deploy(ctx: AgentContext, r: Reaction) -> AgentOutput:
         ]),
         expected_return="Smoke tests with their outcome, and release notes.",
     )
+    shipped = Facts(values={"project": s.id, "squad": mod.name},
+                    files={a: t for a, t in contents.items() if t is not None})
     out = AgentOutput()
-    plan = ask(ctx, r, "devops", brief, DeployOutput, out)
+    plan = ask(ctx, r, "devops", brief, DeployOutput, out, shipped)
     base = f"{project_dir(s.id)}/{mod.name}/release"
     manifest = {
         "project": s.id, "squad": mod.name, "round": s.round,

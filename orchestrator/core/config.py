@@ -16,6 +16,9 @@ class OfflineConfig(_Strict):
 
     seed: int = 7
     qa_fail_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Chance that a task's first attempt carries a defect its own tests catch."""
+    rework_fail_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Chance that such a defect survives every rework (the task ends rework-exhausted)."""
     blocker_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     dependency_request_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     latency_ms: int = Field(default=0, ge=0, le=600_000)
@@ -59,6 +62,58 @@ class DeployConfig(_Strict):
     """A shell command DevOps runs from the repository's root, with ORCH_PROJECT, ORCH_SQUAD
     and ORCH_ARTIFACTS (one path a line) set; empty: the release bundle only."""
     timeout_s: float = Field(default=300, gt=0)
+    sandbox: bool = True
+    """Run the command in QA's sandbox (a copy of the shipped files, no network); false runs
+    it on the host, from the repository's root, with the network."""
+
+
+class LanguageCheck(_Strict):
+    """A check QA runs where a squad's files match `detect` (globs on squad-relative paths)."""
+
+    detect: list[str] = Field(min_length=1)
+    command: str = Field(min_length=1)
+    """Run from the project's folder; `{files}` is the matched files, `{dir}` the folder of
+    each match (one run per folder)."""
+
+
+class SquadCheck(_Strict):
+    """One of a squad's own checks: a shell command run from the squad's folder."""
+
+    name: str = Field(min_length=1, max_length=100)
+    command: str = Field(min_length=1)
+
+
+DEFAULT_LANGUAGES: dict[str, LanguageCheck] = {
+    "python": LanguageCheck(detect=["**/test_*.py", "**/*_test.py"],
+                            command="pytest -q -p no:cacheprovider {files}"),
+    "javascript": LanguageCheck(detect=["**/*.test.js", "**/*.test.mjs", "**/*.test.cjs"],
+                                command="node --test {files}"),
+    "typescript": LanguageCheck(detect=["**/tsconfig.json"], command="tsc --noEmit -p {dir}"),
+    "terraform": LanguageCheck(detect=["**/*.tf"], command=(
+        "terraform -chdir={dir} init -backend=false -input=false -no-color"
+        " && terraform -chdir={dir} validate -no-color")),
+}
+
+
+class QaConfig(_Strict):
+    sandbox: Literal["bwrap", "none"] = "bwrap"
+    """Where generated code runs: `none` runs it on the host, unconfined (say so knowingly)."""
+    languages: dict[str, LanguageCheck | None] = {}
+    """Added to or replacing the defaults by name; null turns a default off."""
+    checks: dict[str, list[SquadCheck]] = {}
+    """A squad's own checks by squad name; `"*"` applies to every squad."""
+    timeout_s: float = Field(default=120, gt=0, le=3600)
+    memory_mb: int = Field(default=2048, ge=64)
+    max_processes: int = Field(default=256, ge=8)
+    max_output_bytes: int = Field(default=2000, ge=200, le=20_000)
+    """How much of a failing check's output a finding carries."""
+
+    def language_checks(self) -> dict[str, LanguageCheck]:
+        merged: dict[str, LanguageCheck | None] = {**DEFAULT_LANGUAGES, **self.languages}
+        return {name: check for name, check in merged.items() if check is not None}
+
+    def squad_checks(self, squad: str) -> list[SquadCheck]:
+        return [*self.checks.get("*", []), *self.checks.get(squad, [])]
 
 
 class GitSettings(_Strict):
@@ -75,5 +130,6 @@ class Config(_Strict):
     lease_s: int = Field(default=600, ge=1)
     loop_guard: int = Field(default=5000, ge=10)
     deploy: DeployConfig = DeployConfig()
+    qa: QaConfig = QaConfig()
     git: GitSettings = GitSettings()
     llm: LlmConfig = LlmConfig()

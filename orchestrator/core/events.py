@@ -56,6 +56,18 @@ class SquadPlan(BaseModel):
     requirements: list[str] = []
 
 
+class CheckOutcome(BaseModel):
+    """One check QA ran (or could not run) on a task's files, as a person can rerun it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    status: Literal["passed", "failed", "not_run"]
+    command: str = ""
+    """The command, run from the project's folder."""
+    detail: str = ""
+    """Why it was not run, or a bounded excerpt of a failing run's output."""
+
+
 class SmokeTest(BaseModel):
     """One smoke test that DevOps ran after a deploy."""
 
@@ -170,15 +182,17 @@ class QaFailed(Payload):
     task_id: str = Field(pattern=NAME_RE)
     findings: list[str] = []
     report: str = ""
+    checks: list[CheckOutcome] = []
 
 
 @event_type("qa.passed", "qa")
 class QaPassed(Payload):
-    """QA accepted the task's artifacts."""
+    """QA accepted the task's artifacts: every check it ran passed (`checks` says which ran)."""
 
     subject_field: ClassVar[str | None] = "task_id"
     task_id: str = Field(pattern=NAME_RE)
     report: str = ""
+    checks: list[CheckOutcome] = []
 
 
 @event_type("devops.deployed", "devops")

@@ -21,9 +21,9 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from orchestrator.agents.provider import CallMeta, Completion, Message, Provider
 from orchestrator.core.config import BudgetConfig, LlmConfig, Price
 from orchestrator.core.events import Usage
+from orchestrator.core.provider import CallMeta, Completion, Message, Provider
 from orchestrator.errors import ProviderError
 
 T = TypeVar("T", bound=BaseModel)

@@ -15,7 +15,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
 from orchestrator.agents.base import AgentContext, AgentFailure, AgentOutput
-from orchestrator.agents.provider import Provider
 from orchestrator.agents.team import perform
 from orchestrator.core import events as ev
 from orchestrator.core.claims import (
@@ -29,11 +28,14 @@ from orchestrator.core.config import Config
 from orchestrator.core.flow import FlowSettings, Reaction, pending_reactions
 from orchestrator.core.fold import TASK_FAILING_ALERTS
 from orchestrator.core.paths import project_dir
+from orchestrator.core.provider import Provider
 from orchestrator.core.state import ProjectState, ProjectStatus, TaskStatus
 from orchestrator.errors import ProviderError, UsageError
 from orchestrator.runtime.artifacts import ArtifactGuard, transcript_files
 from orchestrator.runtime.budget import BudgetExceeded
 from orchestrator.runtime.deploy import deploy_runner
+from orchestrator.runtime.prompts import load_prompt
+from orchestrator.runtime.qa_run import CheckRunner
 from orchestrator.runtime.worker import worker_id
 from orchestrator.runtime.workspace import Workspace
 
@@ -71,7 +73,8 @@ class Engine:
         self.worker = worker_id(ws.root)
         self.stop = threading.Event()
         self.guard = ArtifactGuard(ws.root, ws.log.staged_file)
-        self.deploy = deploy_runner(ws.root, config.deploy, config.llm.api_key_env)
+        self.deploy = deploy_runner(ws.root, config, self.guard.read_text)
+        self.checks = CheckRunner(config.qa)
         self.progress = progress
         self._failed: set[Key] = set()
         self._halted: set[str] = set()
@@ -193,7 +196,8 @@ class Engine:
                 continue
             ctx = AgentContext(project=project, state=snapshot, config=self.config,
                                provider=self.provider, read_text=self.guard.read_text,
-                               run_deploy=self.deploy)
+                               prompt=load_prompt, run_deploy=self.deploy,
+                               run_checks=self.checks.run)
             starting.append((project, r, ctx, claim))
             started = True
         return staged or started

@@ -17,8 +17,8 @@ from typing import Any
 
 from orchestrator.adapters.cache import git_dir
 from orchestrator.adapters.config_file import load_config
-from orchestrator.agents.provider import Provider
 from orchestrator.core.config import Config
+from orchestrator.core.provider import Provider
 from orchestrator.core.state import ProjectState
 from orchestrator.errors import OrchError, UsageError
 from orchestrator.runtime.artifacts import TRANSCRIPTS_DIR
@@ -73,7 +73,7 @@ def _base_provider(ws: Workspace, config: Config, replay: bool,
         from orchestrator.adapters.llm.openai_provider import OpenAIProvider
 
         return OpenAIProvider(config.llm, os.environ)
-    from orchestrator.adapters.llm.offline import OfflineProvider
+    from orchestrator.sim.provider import OfflineProvider
 
     return OfflineProvider(config.llm.offline)
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import run_orch
+from tests.support.sandbox import FAST_QA_YAML
 
 SPEC = """\
 # Allotment rota
@@ -36,7 +37,7 @@ llm:
   offline:
     seed: 11
     qa_fail_rate: 0.3
-"""
+""" + FAST_QA_YAML
 
 
 def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import run_orch
+from tests.support.sandbox import FAST_QA_YAML, needs_sandbox
 
 SPEC = resources.files("orchestrator.examples").joinpath("task-tracker.md").read_text()
 KNOBS = """\
@@ -26,16 +27,18 @@ llm:
   offline:
     seed: 7
     qa_fail_rate: 0.35
+    rework_fail_rate: 0.3
     blocker_rate: 0.2
     dependency_request_rate: 1.0
-"""
+""" + FAST_QA_YAML
 
 
 def make_repo(path: Path, config: str = KNOBS) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     run_orch(path, "init")
     (path / "specs" / "task-tracker.md").write_text(SPEC)
-    (path / ".orchestrator" / "config.yaml").write_text(config)
+    (path / ".orchestrator" / "config.yaml").write_text(
+        config if "qa:" in config else config + FAST_QA_YAML)
     subprocess.run(["git", "add", "-A"], cwd=path, check=True)
     subprocess.run(["git", "commit", "-qm", "spec and config"], cwd=path, check=True)
     return path
@@ -63,6 +66,7 @@ def artifacts(repo: Path) -> dict[str, bytes]:
     return {p.relative_to(base).as_posix(): p.read_bytes() for p in base.rglob("*") if p.is_file()}
 
 
+@needs_sandbox  # QA's failures are its checks' failures: without a sandbox none run
 def test_a_committed_spec_runs_to_completion_with_every_branch(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "a")
     out = run_orch(repo, "run").stdout
@@ -75,6 +79,27 @@ def test_a_committed_spec_runs_to_completion_with_every_branch(tmp_path: Path) -
               "devops.deployed", "monitor.alert", "block.reported", "block.resolved",
               "pm.cto.dependency_request", "project.completed"}
     assert source <= types
+    project = repo / "project" / "task-tracker"
+    log = json.loads(run_orch(repo, "log", "--json").stdout)
+    # Every check QA reports as passed passes again when a person reruns it from the
+    # project's folder; nothing it did not run is reported as passed.
+    reran = 0
+    for e in (e for e in log if e["type"] == "qa.passed"):
+        for check in e["payload"]["checks"]:
+            assert check["status"] in ("passed", "not_run")
+            if check["status"] == "passed":
+                again = subprocess.run(check["command"], shell=True, cwd=project,
+                                       capture_output=True, text=True, timeout=120)
+                assert again.returncode == 0, check["command"] + again.stdout + again.stderr
+                reran += 1
+    assert reran >= 10
+    # A failed test is named in qa.failed and reaches the Dev's rework as its findings.
+    failed = [e for e in log if e["type"] == "qa.failed"]
+    assert failed and all(any(re.search(r"\btest", f) for f in e["payload"]["findings"])
+                          for e in failed)
+    reworks = {e["payload"]["task_id"]: e["payload"]["findings"] for e in log
+               if e["type"] == "task.assigned" and e["payload"]["reason"] == "rework"}
+    assert all(reworks.get(e["payload"]["task_id"]) for e in failed)
     tasks = view["tasks"]
     assert any(t["status"] == "passed" and t["attempt"] > 1 for t in tasks)
     exhausted = {t["module"] for t in tasks if t["status"] == "rework_exhausted"}

@@ -38,9 +38,9 @@ from orchestrator.adapters.llm.transcripts import (
     transcript_filename,
 )
 from orchestrator.agents.outputs import BacklogOutput, DevOutput, ResultOut
-from orchestrator.agents.provider import CallMeta, Message
 from orchestrator.core.config import BudgetConfig, LlmConfig, Price
 from orchestrator.core.events import Usage
+from orchestrator.core.provider import CallMeta, Message
 from orchestrator.errors import ProviderError
 from orchestrator.runtime.budget import Budget, BudgetedProvider, BudgetExceeded
 

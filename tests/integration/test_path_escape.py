@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from orchestrator.adapters.llm.offline import OfflineProvider
 from orchestrator.agents.outputs import DevOutput, FileOutput
-from orchestrator.agents.provider import CallMeta, Completion, Message, T
 from orchestrator.core.config import Config
+from orchestrator.core.provider import CallMeta, Completion, Message, T
 from orchestrator.runtime.engine import Engine, project_done
 from orchestrator.runtime.projects import submit
 from orchestrator.runtime.workspace import Workspace
+from orchestrator.sim.provider import OfflineProvider
 
 SPEC = resources.files("orchestrator.examples").joinpath("task-tracker.md").read_text()
 

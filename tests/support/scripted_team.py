@@ -27,12 +27,12 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
-from orchestrator.adapters.llm.offline import OfflineProvider
 from orchestrator.adapters.llm.openai_provider import strict_schema
 from orchestrator.adapters.llm.transcripts import schema_name
 from orchestrator.agents import outputs
-from orchestrator.agents.provider import CallMeta, Message
 from orchestrator.core.config import OfflineConfig
+from orchestrator.core.provider import CallMeta, Message
+from orchestrator.sim.provider import OfflineProvider
 from tests.support.fake_openai import Reply, schema_in_text
 
 ROLES = ("cto", "engineer", "pm", "dev", "qa", "devops")

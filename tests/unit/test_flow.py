@@ -9,24 +9,32 @@ from typing import Any
 
 import pytest
 
-from orchestrator.adapters.llm.offline import OfflineProvider
-from orchestrator.agents.base import AgentContext
+from orchestrator.agents.base import AgentContext, RunChecks
 from orchestrator.agents.team import perform
 from orchestrator.core import events as ev
-from orchestrator.core.config import Config, OfflineConfig
+from orchestrator.core.config import Config, LanguageCheck, OfflineConfig, QaConfig
 from orchestrator.core.flow import FlowSettings, pending_reactions
 from orchestrator.core.fold import apply_event
 from orchestrator.core.messages import Brief, Result, TemplateError, check_result
 from orchestrator.core.state import ModuleStatus, ProjectState, ProjectStatus, TaskStatus
+from orchestrator.runtime.prompts import load_prompt
+from orchestrator.runtime.qa_run import CheckRunner
+from orchestrator.sim.provider import OfflineProvider
 
+# The venv's pytest plugins (hypothesis, anyio) cost ~2 s a start and generated tests need
+# none; terraform init costs ~2 s a check and proves nothing about the flow.
+FAST_CHECKS: dict[str, LanguageCheck | None] = {"terraform": None, "python": LanguageCheck(
+    detect=["**/test_*.py"],
+    command="PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 pytest -q -p no:cacheprovider {files}")}
 SPEC = resources.files("orchestrator.examples").joinpath("task-tracker.md").read_text()
 
 
 class MemoryRun:
     """A whole project run in memory: events applied in order, files in a dict."""
 
-    def __init__(self, config: Config, spec: str = SPEC) -> None:
+    def __init__(self, config: Config, spec: str = SPEC, checks: RunChecks | None = None) -> None:
         self.config = config
+        self.checks = checks
         self.files: dict[str, str] = {"specs/s.md": spec}
         self.state = ProjectState(id="task-tracker")
         self.log: list[ev.Event] = []
@@ -55,7 +63,8 @@ class MemoryRun:
                 return
             r = reactions[0]
             ctx = AgentContext(project="task-tracker", state=self.state, config=self.config,
-                               provider=self.provider, read_text=self.files.get)
+                               provider=self.provider, read_text=self.files.get, prompt=load_prompt,
+                               run_checks=self.checks)
             out = perform(ctx, r)
             self.files.update({k: v.decode() for k, v in out.files.items()})
             self.append(out.events)
@@ -83,8 +92,11 @@ def test_clean_run_completes_with_every_task_passed() -> None:
 
 
 def test_fault_knobs_drive_every_branch_of_the_flow() -> None:
-    run = MemoryRun(config(seed=7, qa_fail_rate=0.35, blocker_rate=0.2,
-                           dependency_request_rate=1.0))
+    # QA's checks really run (unconfined: the code is the simulator's own).
+    knobs = config(seed=7, qa_fail_rate=0.35, rework_fail_rate=0.3, blocker_rate=0.2,
+                   dependency_request_rate=1.0)
+    knobs = knobs.model_copy(update={"qa": QaConfig(sandbox="none", languages=FAST_CHECKS)})
+    run = MemoryRun(knobs, checks=CheckRunner(knobs.qa).run)
     run.run()
     s = run.state
     assert set(ev.SOURCE_EVENT_TYPES) <= run.types()
@@ -126,7 +138,7 @@ def test_pending_reactions_are_idempotent_once_written() -> None:
     first = pending_reactions(run.state, settings)
     assert [r.kind for r in first] == ["review_spec"]
     ctx = AgentContext(project="task-tracker", state=run.state, config=run.config,
-                       provider=run.provider, read_text=run.files.get)
+                       provider=run.provider, read_text=run.files.get, prompt=load_prompt)
     run.append(perform(ctx, first[0]).events)
     assert all(r.key != first[0].key for r in pending_reactions(run.state, settings))
 
@@ -156,7 +168,7 @@ class QuestioningProvider:
 
     def complete(self, role: str, messages: Any, output_model: Any, meta: Any) -> Any:
         from orchestrator.agents.outputs import ProposalDecision
-        from orchestrator.agents.provider import Completion
+        from orchestrator.core.provider import Completion
 
         completion = self.inner.complete(role, messages, output_model, meta)
         if output_model is ProposalDecision and self.asked < self.rounds:

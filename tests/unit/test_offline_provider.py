@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,12 +11,12 @@ import pytest
 from pydantic import BaseModel
 
 import orchestrator
-from orchestrator.adapters.llm.offline import OfflineProvider
 from orchestrator.agents import outputs as out
-from orchestrator.agents.provider import CallMeta, Message
 from orchestrator.core.config import OfflineConfig
 from orchestrator.core.messages import Brief
+from orchestrator.core.provider import CallMeta, Message
 from orchestrator.errors import ProviderError
+from orchestrator.sim.provider import OfflineProvider
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -104,16 +100,6 @@ def dev_brief(reason: str = "new", attempt: int = 1, squads: str = "backend, web
     facts = {"project": "task-tracker", "squad": squad, "squads": squads, "task": f"{squad}-3",
              "attempt": attempt, "reason": reason, "depends_on": depends_on}
     return brief(facts, sections, task="Users sign in with email and password", files=files)
-
-
-def artifacts(files: list[out.FileOutput]) -> str:
-    return "\n".join(f"### {f.path}\n{f.content}" for f in files)
-
-
-def qa_brief(files: list[out.FileOutput], attempt: int = 1, reqs: str = FR3) -> str:
-    facts = {"project": "task-tracker", "squad": "backend", "task": "backend-3",
-             "attempt": attempt}
-    return brief(facts, [("Requirements", reqs), ("Artifacts", artifacts(files))])
 
 
 def test_review_finds_every_requirement_with_its_area() -> None:
@@ -222,107 +208,6 @@ def test_change_request_gives_one_or_two_tasks() -> None:
     assert all(t.requirements == ["FR-3"] and t.expected_files for t in backlog.tasks)
 
 
-def _load(path: Path, name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_dev_writes_every_expected_file_and_its_tests_pass(tmp_path: Path) -> None:
-    files = ("src/auth.py", "tests/test_auth.py", "docs/auth.md", "infra/auth.tf")
-    dev = ask(out.DevOutput, dev_brief(files=files))
-    assert not dev.blocked and dev.blocker is None
-    assert [f.path for f in dev.files] == list(files)
-    for f in dev.files:
-        assert f.content.strip() and "FR-3" in f.content
-        (tmp_path / f.path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / f.path).write_text(f.content)
-    assert "FR-3" in dev.result.response
-    tests = _load(tmp_path / "tests" / "test_auth.py", "offline_generated_test_auth")
-    names = [n for n in dir(tests) if n.startswith("test_")]
-    assert "test_token_expires" in names
-    for name in names:
-        getattr(tests, name)()
-    assert tests.mod.TOKEN_TTL_SECONDS == 12 * 3600
-
-
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-def test_generated_web_files_pass_their_own_node_tests(tmp_path: Path) -> None:
-    reqs = ("- FR-6 (web): The web app shows a board with one column per status and lets a user "
-            "drag a task from one column to another.\n- FR-7 (web): The web app has a sign-in "
-            "page and keeps the user signed in until the token expires.")
-    files = ("src/board.js", "src/board.html", "tests/board.test.js")
-    dev = ask(out.DevOutput, brief({"project": "task-tracker", "squad": "web", "task": "web-1"},
-                                   [("Requirements", reqs)], task="Board", files=files))
-    for f in dev.files:
-        (tmp_path / f.path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / f.path).write_text(f.content)
-    assert 'from "./board.js"' in dev.files[1].content
-    run = subprocess.run(["node", "--test", "tests/board.test.js"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=60, check=False)
-    assert run.returncode == 0, run.stdout + run.stderr
-
-
-def test_rework_addresses_each_finding() -> None:
-    finding = "FR-3: no test covers 'the session token that expires after 12 hours'."
-    dev = ask(out.DevOutput, dev_brief(reason="rework", attempt=2, findings=f"- {finding}"),
-              blocker_rate=1.0)
-    assert not dev.blocked
-    test_file = next(f for f in dev.files if f.path.startswith("tests/"))
-    assert "def test_qa_finding_1" in test_file.content and "QA finding" in test_file.content
-    assert finding in dev.result.response
-
-
-def test_blocker_follows_its_rate_only_on_a_first_new_attempt() -> None:
-    first = dev_brief(squad="web", squads="backend, web", depends_on="backend",
-                      files=("src/signin.js",))
-    blocked = ask(out.DevOutput, first, blocker_rate=1.0)
-    assert blocked.blocked and blocked.files == []
-    assert blocked.blocker is not None and blocked.blocker.squad == "backend"
-    assert blocked.result.response
-    assert not ask(out.DevOutput, first, blocker_rate=0.0).blocked
-    assert not ask(out.DevOutput, dev_brief(reason="rework", attempt=2), blocker_rate=1.0).blocked
-    assert not ask(out.DevOutput, dev_brief(squads="backend"), blocker_rate=1.0).blocked
-
-
-def test_qa_passes_at_rate_zero_and_fails_deterministically_at_rate_one() -> None:
-    dev = ask(out.DevOutput, dev_brief())
-    passed = ask(out.QaOutput, qa_brief(dev.files), qa_fail_rate=0.0)
-    assert passed.passed and passed.findings == [] and "FR-3" in passed.result.response
-    failed = ask(out.QaOutput, qa_brief(dev.files), qa_fail_rate=1.0)
-    assert not failed.passed and 1 <= len(failed.findings) <= 2
-    assert all(f.startswith("FR-3") for f in failed.findings)
-    assert ask(out.QaOutput, qa_brief(dev.files), qa_fail_rate=1.0) == failed
-
-
-def test_qa_fails_on_real_problems_whatever_the_rate() -> None:
-    dev = ask(out.DevOutput, dev_brief())
-    empty = [*dev.files, out.FileOutput(path="src/empty.py", content="")]
-    reqs = FR3 + "\n- FR-9 (web): The web app shows a task's activity history."
-    qa = ask(out.QaOutput, qa_brief(empty, reqs=reqs), qa_fail_rate=0.0)
-    assert not qa.passed
-    assert "src/empty.py is empty." in qa.findings
-    assert any(f.startswith("FR-9") for f in qa.findings)
-    broken = [out.FileOutput(path="src/auth.py", content="# FR-3\ndef broken(:\n")]
-    assert not ask(out.QaOutput, qa_brief(broken)).passed
-
-
-def test_deploy_runs_a_smoke_test_per_kind_and_fails_on_an_empty_artifact() -> None:
-    dev = ask(out.DevOutput, dev_brief(files=("src/auth.py", "tests/test_auth.py", "x.md")))
-    facts = {"project": "task-tracker", "squad": "backend"}
-    ok = ask(out.DeployOutput, brief(facts, [("Artifacts", artifacts(dev.files))]))
-    names = [t.name for t in ok.smoke_tests]
-    assert names == ["import src/auth.py", "collect python tests", "docs render", "health check"]
-    assert all(t.passed for t in ok.smoke_tests)
-    assert "src/auth.py" in ok.release_notes_markdown and "FR-3" in ok.release_notes_markdown
-    empty = [*dev.files, out.FileOutput(path="web/index.html", content="")]
-    bad = ask(out.DeployOutput, brief(facts, [("Artifacts", artifacts(empty))]))
-    assert not all(t.passed for t in bad.smoke_tests)
-
-
 def test_reports_list_delivered_and_failed_work() -> None:
     tasks = "- backend-1 (FR-1): passed\n- backend-2 (FR-2): rework_exhausted\n- backend-3: done"
     squad = ask(out.ReportOutput, brief({"project": "task-tracker", "squad": "backend"},
@@ -361,9 +246,6 @@ def test_same_inputs_give_identical_outputs() -> None:
         first = ask(model, text, **config)
         second = ask(model, text, **config)
         assert first.model_dump_json() == second.model_dump_json()
-    decisions = {ask(out.QaOutput, qa_brief(ask(out.DevOutput, dev_brief()).files, attempt=a),
-                     qa_fail_rate=0.5).passed for a in range(1, 9)}
-    assert decisions == {True, False}
 
 
 def test_a_mobile_and_infrastructure_spec_gets_fitting_squads() -> None:

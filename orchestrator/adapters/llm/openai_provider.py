@@ -37,9 +37,9 @@ from orchestrator.adapters.llm.transcripts import (
     schema_name,
     scrub,
 )
-from orchestrator.agents.provider import CallMeta, Completion, Message
 from orchestrator.core.config import LlmConfig
 from orchestrator.core.events import Usage
+from orchestrator.core.provider import CallMeta, Completion, Message
 from orchestrator.errors import ProviderError
 
 T = TypeVar("T", bound=BaseModel)

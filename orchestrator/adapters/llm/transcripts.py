@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.agents.provider import CallMeta, Completion, Message
 from orchestrator.core.config import LlmConfig
 from orchestrator.core.events import Usage
+from orchestrator.core.provider import CallMeta, Completion, Message
 from orchestrator.errors import ProviderError
 
 T = TypeVar("T", bound=BaseModel)

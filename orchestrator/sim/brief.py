@@ -6,13 +6,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from orchestrator.adapters.llm.offline_spec import (
+from orchestrator.core.messages import CONTEXT, OUTPUT_FILES, RETURN, TASK, Brief, TemplateError
+from orchestrator.core.provider import Facts, RequirementFact
+from orchestrator.sim.spec import (
     REQ_ID,
     Requirement,
     infer_area,
     parse_requirements,
 )
-from orchestrator.core.messages import CONTEXT, OUTPUT_FILES, RETURN, TASK, Brief, TemplateError
 
 # Headings the agents write into [RELEVANT COMPLETE CONTEXT]; any other `## x` is body text
 # (a spec or an artifact has headings of its own).
@@ -234,3 +235,19 @@ def _facts(text: str) -> dict[str, str]:
             key = re.sub(r"[\s-]+", "_", match.group(1).strip().lower())
             facts.setdefault(key, match.group(2).strip())
     return facts
+
+
+def facts_of(ctx: CallContext) -> Facts:
+    """The typed facts of a call that came as text only (the simulated team behind an HTTP
+    server in tests): what the agents hand the simulator directly otherwise."""
+    values: dict[str, str | int | tuple[str, ...]] = {
+        key: ctx.fact(key) for key in ("project", "squad", "task", "reason") if ctx.fact(key)}
+    values.update({key: tuple(ctx.fact_list(key)) for key in ("squads", "depends_on")})
+    values["attempt"] = ctx.fact_int("attempt", 1)
+    values["title"] = ctx.task.split("\n", 1)[0][:200]
+    return Facts(values=values,
+                 requirements=tuple(RequirementFact(r.id, r.text, r.area)
+                                    for r in ctx.requirements()),
+                 expected_files=ctx.expected_files,
+                 files={a.path: a.content for a in ctx.artifacts() if a.content is not None},
+                 findings=tuple(ctx.bullets("qa findings")))

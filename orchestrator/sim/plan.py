@@ -6,8 +6,15 @@ import math
 import re
 from collections.abc import Sequence
 
-from orchestrator.adapters.llm.offline_brief import CallContext
-from orchestrator.adapters.llm.offline_spec import (
+from orchestrator.agents.outputs import (
+    ProposalDecision,
+    ProposalOutput,
+    RequirementItem,
+    SpecReviewOutput,
+    SquadProposal,
+)
+from orchestrator.sim.brief import CallContext
+from orchestrator.sim.spec import (
     REQ_ID,
     Requirement,
     md_cell,
@@ -18,13 +25,6 @@ from orchestrator.adapters.llm.offline_spec import (
     spec_summary,
     spec_title,
     squad_area,
-)
-from orchestrator.agents.outputs import (
-    ProposalDecision,
-    ProposalOutput,
-    RequirementItem,
-    SpecReviewOutput,
-    SquadProposal,
 )
 
 SPLIT_ABOVE = 6
@@ -213,7 +213,7 @@ def _proposal_text(ctx: CallContext) -> str:
 
 
 def parse_squads(text: str) -> list[SquadProposal]:
-    """Squads of a proposal as written: a table with a `squad` column, or `- name: ...` lines."""
+    """Squads of a proposal as written: a table headed `squad`, or `- name: ...` lines."""
     squads: dict[str, SquadProposal] = {}
     header: list[str] = []
     for line in text.splitlines():

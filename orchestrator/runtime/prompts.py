@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-
-@dataclass(frozen=True)
-class Prompt:
-    role: str
-    text: str
-    version: str
-    """The first 12 hex digits of the file's sha256: recorded with every call that used it."""
+from orchestrator.core.provider import Prompt
 
 
 @cache

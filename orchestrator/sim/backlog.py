@@ -6,8 +6,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from orchestrator.adapters.llm.offline_brief import CallContext
-from orchestrator.adapters.llm.offline_spec import (
+from orchestrator.agents.outputs import (
+    BacklogOutput,
+    DependencyAnswer,
+    DependencyNeed,
+    FixTaskOutput,
+    PlannedTask,
+)
+from orchestrator.sim.brief import CallContext
+from orchestrator.sim.spec import (
     REQ_ID,
     Requirement,
     best_match,
@@ -17,13 +24,6 @@ from orchestrator.adapters.llm.offline_spec import (
     slug,
     squad_area,
     unit,
-)
-from orchestrator.agents.outputs import (
-    BacklogOutput,
-    DependencyAnswer,
-    DependencyNeed,
-    FixTaskOutput,
-    PlannedTask,
 )
 
 MACRO_WORDS = 25
@@ -42,8 +42,9 @@ class _Draft:
     subtasks: list[PlannedTask] = field(default_factory=list)
 
 
-def files_for(area: str, name: str, text: str, functional: bool) -> list[str]:
-    """The files a task writes, relative to the squad folder, by the kind of work."""
+def files_for(area: str, name: str, text: str, functional: bool, squad: str = "") -> list[str]:
+    """The files a task writes, relative to the squad folder, by the kind of work. Python
+    tests carry the squad's name: pytest run from the project's folder needs unique names."""
     lowered = text.lower()
     if area == "web":
         return ([f"src/{name}.js", f"src/{name}.html", f"tests/{name}.test.js"] if functional
@@ -58,7 +59,8 @@ def files_for(area: str, name: str, text: str, functional: bool) -> list[str]:
         return [f"infra/{name}.tf", f"docs/{name}.md"]
     if area == "general" and not functional:
         return [f"docs/{name}.md"]
-    return [f"src/{name}.py", f"tests/test_{name}.py"]
+    prefix = re.sub(r"\W+", "_", squad).strip("_")
+    return [f"src/{name}.py", f"tests/test_{prefix + '_' if prefix else ''}{name}.py"]
 
 
 def _file_area(req: Requirement, squad: str) -> str:
@@ -160,7 +162,7 @@ def _draft(key: str, req: Requirement, part: int, parts: int, squad: str, names:
         subtasks = []
         for letter, half, other in (("a", halves[0], halves[1]), ("b", halves[1], halves[0])):
             files = files_for(area, names.take(half, req.id, file_suffix), half,
-                              req.is_functional)
+                              req.is_functional, squad)
             brief = (f"Part {letter} of {label}{suffix}: {half}. The other part covers: "
                      f"{other}.{focus} " + _how(area, files, label))
             subtasks.append(PlannedTask(key=f"{key}{letter}", title=short_title(half) + suffix,
@@ -170,7 +172,7 @@ def _draft(key: str, req: Requirement, part: int, parts: int, squad: str, names:
                  f"{key}a and {key}b pass QA.")
         return _Draft(key, title, req, [], brief, subtasks)
     files = files_for(area, names.take(req.text, req.id or key, file_suffix), req.text,
-                      req.is_functional)
+                      req.is_functional, squad)
     brief = f"Implement {label}{suffix}: {req.text}{focus} " + _how(area, files, label)
     return _Draft(key, title, req, files, brief)
 
@@ -231,7 +233,7 @@ def _change_backlog(ctx: CallContext, squad: str, reqs: Sequence[Requirement],
         req = next((r for r in reqs if r.id in ids), None)
         area = _file_area(req, squad) if req else squad_area(squad)
         name = names.take(f"change{rnd} " + " ".join(content_words(piece)[:2]), f"c{i}")
-        files = files_for(area, name, piece, req.is_functional if req else True)
+        files = files_for(area, name, piece, req.is_functional if req else True, squad)
         brief = (f"Change request of round {rnd}: {piece.rstrip('.')}. Update the squad's work "
                  f"for {', '.join(ids) or 'the squad scope'} accordingly. "
                  + _how(area, files, ", ".join(ids) or squad))

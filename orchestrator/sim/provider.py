@@ -14,8 +14,6 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from orchestrator.adapters.llm import offline_backlog, offline_plan, offline_work
-from orchestrator.adapters.llm.offline_brief import CallContext, parse_call, user_text
 from orchestrator.agents.outputs import (
     BacklogOutput,
     DependencyAnswer,
@@ -28,13 +26,15 @@ from orchestrator.agents.outputs import (
     ReportOutput,
     SpecReviewOutput,
 )
-from orchestrator.agents.provider import CallMeta, Completion, Message
 from orchestrator.core.config import OfflineConfig
 from orchestrator.core.events import Usage
+from orchestrator.core.provider import CallMeta, Completion, Facts, Message
 from orchestrator.errors import ProviderError
+from orchestrator.sim import backlog, dev, plan, work
+from orchestrator.sim.brief import CallContext, facts_of, parse_call, user_text
 
 T = TypeVar("T", bound=BaseModel)
-Builder = Callable[[CallContext], BaseModel]
+Builder = Callable[[CallContext, Facts], BaseModel]
 
 
 class OfflineProvider:
@@ -46,17 +46,17 @@ class OfflineProvider:
         self.config = config
         c = config
         self._builders: dict[type[BaseModel], Builder] = {
-            SpecReviewOutput: offline_plan.spec_review,
-            ProposalOutput: offline_plan.proposal,
-            ProposalDecision: offline_plan.decision,
-            BacklogOutput: lambda ctx: offline_backlog.backlog(
+            SpecReviewOutput: lambda ctx, _: plan.spec_review(ctx),
+            ProposalOutput: lambda ctx, _: plan.proposal(ctx),
+            ProposalDecision: lambda ctx, _: plan.decision(ctx),
+            BacklogOutput: lambda ctx, _: backlog.backlog(
                 ctx, c.tasks_per_requirement, c.seed, c.dependency_request_rate),
-            DevOutput: lambda ctx: offline_work.dev_output(ctx, c.seed, c.blocker_rate),
-            QaOutput: lambda ctx: offline_work.qa_output(ctx, c.seed, c.qa_fail_rate),
-            DeployOutput: offline_work.deploy_output,
-            ReportOutput: offline_work.report_output,
-            FixTaskOutput: offline_backlog.fix_task,
-            DependencyAnswer: offline_backlog.dependency_answer,
+            DevOutput: lambda _, facts: dev.dev_output(facts, c),
+            QaOutput: lambda _, facts: dev.qa_output(facts),
+            DeployOutput: lambda ctx, facts: work.deploy_output(ctx, facts),
+            ReportOutput: lambda ctx, _: work.report_output(ctx),
+            FixTaskOutput: lambda ctx, _: backlog.fix_task(ctx),
+            DependencyAnswer: lambda ctx, _: backlog.dependency_answer(ctx),
         }
 
     def complete(
@@ -74,7 +74,8 @@ class OfflineProvider:
             ctx = parse_call(user_text(contents))
             if not ctx.fact("project") and meta.project:
                 ctx = dataclasses.replace(ctx, facts={**ctx.facts, "project": meta.project})
-            output = builder(ctx)
+            call_facts = meta.facts if meta.facts.values else facts_of(ctx)
+            output = builder(ctx, call_facts)
         except Exception as exc:  # the contract: a failed call is a ProviderError, nothing else
             raise ProviderError(
                 f"the offline provider could not answer {output_model.__name__} for {role} "

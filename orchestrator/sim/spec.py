@@ -11,9 +11,9 @@ AREAS = ("backend", "web", "mobile", "infrastructure", "general")
 
 _AREA_PATTERNS: dict[str, tuple[str, ...]] = {
     "backend": (r"back-?end", r"apis?", r"rest", r"servers?", r"server-side", r"databases?",
-                r"endpoints?", r"graphql", r"sql", r"persistent storage"),
+                r"endpoints?", r"graphql", r"sql", r"storage"),
     "web": (r"web", r"web ?app", r"pages?", r"browsers?", r"ui", r"front-?end", r"website",
-            r"html", r"css", r"firefox", r"chrome", r"safari"),
+            r"html", r"css"),
     "mobile": (r"mobile", r"ios", r"android", r"app ?store", r"play store", r"smartphones?",
                r"tablets?", r"push notifications?", r"iphone"),
     "infrastructure": (r"infrastructure", r"infra", r"deploy\w*", r"ci", r"ci/cd", r"kubernetes",
@@ -51,7 +51,7 @@ STOP_WORDS = frozenset(re.findall(r"\S+", """
     meets meet described stored recorded returns return lists create creates read reads
     update updates delete deletes move moves moved through given way ways able need needs
     needed want wants data information feature features requirement requirements e g etc
-    i.e. e.g. thing things done do does doing last version versions
+    i.e. e.g. thing things done do does last version versions
 """))
 
 
@@ -124,8 +124,6 @@ def short_title(text: str, max_words: int = 12) -> str:
 
 def slug(text: str, max_words: int = 3, sep: str = "_") -> str:
     """A file-name slug: the first content words of the first clause; `item` if none."""
-    text = re.sub(r"\bsign(?:ed)?[ -]in\b", "signin", text, flags=re.I)
-    text = re.sub(r"\blog(?:ged)?[ -]in\b", "login", text, flags=re.I)
     first = (clauses(text) or [text])[0]
     chosen = content_words(first)[:max_words] or content_words(text)[:max_words]
     cleaned = [re.sub(r"[^a-z0-9]", "", w) for w in chosen]

@@ -1,0 +1,1 @@
+"""The offline simulated team: deterministic model answers derived from the spec."""
