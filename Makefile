@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/makespan.py
 	$(BIN)/python bench/git_append.py
 	$(BIN)/python bench/qa_checks.py
+	$(BIN)/python bench/workers.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

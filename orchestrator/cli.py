@@ -293,8 +293,44 @@ def _summary(ws: Any, report: Any, projects: list[str], target: str | None,
                            f"'orch retry {project} {label}'")
     if report.stopped:
         raise SystemExit(130)
+    for line in report.held:
+        click.echo(f"Waiting on another worker: {line}", err=as_json)
+    if report.held:
+        problems += [f"{p} waits on claims another worker holds"
+                     for p, v in sorted(views.items()) if v["status"] not in _FINISHED]
     if problems:
         raise OrchError("; ".join(problems) + "; see 'orch status'")
+
+
+@cli.command()
+@click.option("--until-idle", is_flag=True, help="Sweep again until no work is left.")
+@click.option("--max-seconds", type=click.FloatRange(min=0), default=None,
+              help="Stop after this long (work in flight is dropped and redone later).")
+@click.option("--role", default=None, help="Take only this role's work (cto, pm, dev, ...).")
+@click.option("--squad", default=None, help="Take only this squad's work.")
+@click.option("--json", "as_json", is_flag=True, help="Print what the sweeps did as JSON.")
+def dispatch(until_idle: bool, max_seconds: float | None, role: str | None,
+             squad: str | None, as_json: bool) -> None:
+    """Reconcile sweeps against the remote: fetch, claim, push the claims, work, push."""
+    from orchestrator.adapters.output import print_json
+    from orchestrator.runtime.dispatch import dispatch as run_dispatch
+
+    report = run_dispatch(_workspace(), until_idle=until_idle, max_seconds=max_seconds,
+                          role=role, squad=squad,
+                          echo=(lambda _: None) if as_json else click.echo)
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        click.echo(f"{report.sweeps} sweep(s): {report.events} event(s), {report.pushes} "
+                   f"push(es), {report.rejections} lost race(s), {len(report.dropped)} "
+                   f"dropped as done or claimed elsewhere")
+        for line in report.held:
+            click.echo(f"Waiting on another worker: {line}")
+        for project, status in sorted(report.projects.items()):
+            click.echo(f"{project}: {status}")
+    unfinished = [p for p, s in report.projects.items() if s not in ("completed", "accepted")]
+    if unfinished and (report.failures or report.held):
+        raise SystemExit(1)
 
 
 @cli.command()

@@ -26,6 +26,7 @@ from orchestrator.adapters.git_commit import (
     check_path,
 )
 from orchestrator.adapters.git_read import FileChange, decode_path, parse_log, stream_blobs
+from orchestrator.adapters.git_remote import PushOutcome, fetch, push, remote_sha
 from orchestrator.errors import ConcurrentUpdateError, GitError, NotARepositoryError
 
 log = logging.getLogger(__name__)
@@ -306,6 +307,80 @@ class GitRepo:
         proc = self._runner.run_status(["gc", "--auto", "--quiet"])
         if proc.returncode != 0:
             log.warning("'git gc --auto' failed: %s", first_line(proc.stderr))
+
+    # -- the remote: fetch, push (compare-and-swap), moving unpushed work on top -------------
+
+    UNPUSHED_REF: Final = "refs/orch/unpushed"
+    """Holds this clone's unpushed commits while they are moved onto what was fetched: a
+    crash between the move and the new commit loses nothing."""
+
+    def remote(self) -> str | None:
+        """The remote the branch tracks, else `origin`, else None (a clone of nothing)."""
+        configured = self.config(f"branch.{self.branch()}.remote")
+        names = self._runner.run(["remote"]).decode().split()
+        if configured in names:
+            return configured
+        return "origin" if "origin" in names else None
+
+    def fetch(self, remote: str) -> str | None:
+        """Fetch the current branch from remote; the sha it is at there (None: not there)."""
+        return fetch(self._runner, remote, self.branch())
+
+    def remote_sha(self, remote: str) -> str | None:
+        return remote_sha(self._runner, remote, self.branch())
+
+    def push(self, remote: str) -> PushOutcome:
+        """Push the branch, never forced: accepted, or a lost race to fetch and retry."""
+        return push(self._runner, remote, self.branch())
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        proc = self._runner.run_status(["merge-base", "--is-ancestor", older, newer])
+        return proc.returncode == 0
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        proc = self._runner.run_status(["merge-base", a, b])
+        return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
+
+    def changed_files(self, base: str | None, head: str) -> dict[str, bytes | None]:
+        """What head's commits changed since base (None: the whole tree): path -> bytes, or
+        None for a deleted file."""
+        if base is None:
+            return dict(self.read_tree_files(head, ""))
+        out = self._runner.run(["diff-tree", "-r", "-z", "--no-renames", "--no-commit-id",
+                                base, head])
+        fields = out.split(b"\0")
+        changes: dict[str, bytes | None] = {}
+        blobs: list[tuple[str, str]] = []
+        for meta, name in zip(fields[0::2], fields[1::2], strict=False):
+            parts = meta.decode().split()
+            if len(parts) < 5:
+                continue
+            path = decode_path(name)
+            if parts[4] == "D":
+                changes[path] = None
+            else:
+                blobs.append((path, parts[3]))
+        changes.update(stream_blobs(self._runner, blobs))
+        return changes
+
+    def saved_unpushed(self) -> str | None:
+        proc = self._runner.run_status(["rev-parse", "-q", "--verify", self.UNPUSHED_REF])
+        return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
+
+    def move_onto(self, upstream: str, unpushed: str) -> None:
+        """Point the branch (index and work tree with it) at upstream, keeping a person's
+        uncommitted changes; the unpushed commits are kept under UNPUSHED_REF first.
+        `git reset --keep` does it under git's own index lock."""
+        with self._lock:
+            self._runner.run(["update-ref", self.UNPUSHED_REF, unpushed])
+            proc = self._runner.run_status(["reset", "--quiet", "--keep", upstream])
+            if proc.returncode != 0:
+                raise GitError(f"cannot move {self.branch()} onto what was fetched: "
+                               f"{first_line(proc.stderr)}; commit or stash the changes "
+                               "'git status' shows, then run orch again")
+
+    def clear_unpushed(self) -> None:
+        self._runner.run(["update-ref", "-d", self.UNPUSHED_REF])
 
     # -- reading -----------------------------------------------------------------------------
 

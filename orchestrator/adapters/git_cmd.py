@@ -19,6 +19,10 @@ _STABLE_CONFIG = (
     "color.ui=false",
     "-c",
     "core.quotePath=false",
+    # What orch commits is what other workers build on once it is pushed: its objects and
+    # refs reach the disk before git reports success (docs/git.md, "Durability").
+    "-c",
+    "core.fsync=committed",
 )
 
 

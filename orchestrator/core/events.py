@@ -329,6 +329,22 @@ class TaskStarted(Payload):
     worker: str = ""
 
 
+@event_type("reaction.claimed", "system")
+class ReactionClaimed(Payload):
+    """A worker claims the reaction (actor, causation) of this event before it calls a model.
+
+    The claim holds for lease_s seconds. `takeover_of` names the claim it replaces: the
+    worker's own (a renewal) or another's whose lease ran out; a first claim names none, so
+    two first claims of one reaction are one reaction twice and the later is refused.
+    """
+
+    subject_field: ClassVar[str | None] = "takeover_of"
+    worker: str = Field(min_length=1, max_length=100)
+    lease_s: int = Field(default=600, ge=1)
+    takeover_of: str = ""
+    kind: str = ""
+
+
 @event_type("task.decomposed", "pm")
 class TaskDecomposed(Payload):
     """A PM split a macro task into subtasks; it completes when they all pass."""
@@ -440,7 +456,7 @@ class Link(BaseModel):
     """Something an event produced or points at: an artifact, a report, a branch, a PR."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: Literal["artifact", "report", "doc", "transcript", "branch", "pr", "commit"]
+    kind: Literal["artifact", "report", "doc", "transcript", "branch", "pr", "commit", "claim"]
     ref: str = Field(min_length=1, max_length=500)
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import singledispatch
 
+from orchestrator.core import claims, failures
 from orchestrator.core import events as ev
-from orchestrator.core import failures
 from orchestrator.core.ids import ROLES
 from orchestrator.core.state import (
     MODULE_DONE,
@@ -72,10 +72,14 @@ def apply_event(state: ProjectState, event: ev.Event) -> bool:
             raise IllegalTransition(f"actor '{event.actor}' is no role of orch")
         if event.type != "project.created" and not state.created_event:
             raise IllegalTransition("project has no project.created event")
+        fenced = claims.fence_refusal(state, event)
+        if fenced is not None:
+            raise IllegalTransition(fenced)
         _apply(event.payload, event, state)
     except IllegalTransition as exc:
         _refuse(state, event, str(exc))
         return False
+    claims.mark_done(state, event)
     if key is not None:
         state.reactions.add(key)
         state.reacted.add(key[:3])
@@ -257,7 +261,8 @@ def _(p: ev.TaskAssigned, e: ev.Event, s: ProjectState) -> None:
                  f"task '{p.task_id}' is still blocked by '{task.blocked_by}'")
         task.blocked_by = ""
     elif task.status == TaskStatus.IN_PROGRESS and p.reason == "reactivated":
-        pass  # a stale claim handed back to the squad
+        # A stale claim handed back to the squad: a late result under it is fenced out.
+        _revoke(s, claims.claim_key(f"dev.{task.module}", task.assigned_event), e)
     else:
         raise IllegalTransition(f"task '{p.task_id}' is {task.status.value}, cannot be assigned")
     task.status, task.reason = TaskStatus.ASSIGNED, p.reason
@@ -272,9 +277,30 @@ def _(p: ev.TaskAssigned, e: ev.Event, s: ProjectState) -> None:
 
 @_apply.register
 def _(p: ev.TaskStarted, e: ev.Event, s: ProjectState) -> None:
+    """A Dev's claim of its task: the task moves, and the reaction is claimed like any other."""
     task = _task(s, p.task_id, TaskStatus.ASSIGNED)
+    key = claims.claim_key(e.actor, e.causation_id) if e.causation_id else ""
+    if key:
+        reason = claims.claim_refusal(s, key, p.worker, "", e.at)
+        _require(reason is None, str(reason))
+        claims.record_claim(s, key, e, p.worker, p.lease_s)
     task.status, task.last_event = TaskStatus.IN_PROGRESS, e.id
     task.claimed_at, task.claimed_by, task.lease_s = _at(e), p.worker, p.lease_s
+
+
+@_apply.register
+def _(p: ev.ReactionClaimed, e: ev.Event, s: ProjectState) -> None:
+    _require(e.causation_id is not None, "a claim names the event its reaction answers")
+    key = claims.claim_key(e.actor, str(e.causation_id))
+    reason = claims.claim_refusal(s, key, p.worker, p.takeover_of, e.at)
+    _require(reason is None, str(reason))
+    claims.record_claim(s, key, e, p.worker, p.lease_s)
+
+
+def _revoke(s: ProjectState, key: str, e: ev.Event) -> None:
+    if key in s.claims and not s.claims[key].done:
+        claims.record_claim(s, key, e, e.actor, 1)
+        s.claims[key].done = True
 
 
 @_apply.register

@@ -88,6 +88,17 @@ class Module:
 
 
 @dataclass
+class Claim:
+    """Who holds a reaction (actor, causation) and until when; `done` once a result landed."""
+
+    event_id: str
+    worker: str
+    at: str
+    lease_s: int
+    done: bool = False
+
+
+@dataclass
 class Block:
     id: str
     task_id: str
@@ -225,6 +236,10 @@ class ProjectState:
     usage: UsageTotals = field(default_factory=UsageTotals)
     failing: dict[str, FailingReaction] = field(default_factory=dict)
     """Reactions that failed closed and have not succeeded since, by `failing_key`."""
+    claims: dict[str, Claim] = field(default_factory=dict)
+    """The current claim of each claimed reaction, by `claim_key(actor, causation)`."""
+    claim_keys: dict[str, str] = field(default_factory=dict)
+    """Every accepted claim event's id -> the reaction it claimed."""
     reactions: set[tuple[str, str, str, str]] = field(default_factory=set)
     reacted: set[tuple[str, str, str]] = field(default_factory=set)
     """(actor, causation, type) of every reaction event: what the deciders check."""
@@ -264,6 +279,8 @@ class ProjectState:
                 value = {k: Task(**v) for k, v in value.items()}
                 for t in value.values():
                     t.status = TaskStatus(t.status)
+            elif f.name == "claims":
+                value = {k: Claim(**v) for k, v in value.items()}
             elif f.name == "blocks":
                 value = {k: Block(**v) for k, v in value.items()}
             elif f.name == "dependencies":

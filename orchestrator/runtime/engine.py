@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
-import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from orchestrator.agents.base import AgentContext, AgentFailure, AgentOutput
 from orchestrator.agents.team import perform
 from orchestrator.core import events as ev
+from orchestrator.core.claims import (
+    TIME_FORMAT,
+    claim_key,
+    expires_at,
+    held_by_others,
+    plan_claim,
+)
 from orchestrator.core.config import Config
 from orchestrator.core.flow import FlowSettings, Reaction, pending_reactions
 from orchestrator.core.fold import TASK_FAILING_ALERTS
@@ -31,14 +36,10 @@ from orchestrator.runtime.budget import BudgetExceeded
 from orchestrator.runtime.deploy import deploy_runner
 from orchestrator.runtime.prompts import load_prompt
 from orchestrator.runtime.qa_run import CheckRunner
+from orchestrator.runtime.worker import worker_id
 from orchestrator.runtime.workspace import Workspace
 
 Key = tuple[str, str, str]  # project, actor, causation
-
-
-def worker_id(root: str) -> str:
-    """Stable per clone: a restarted run recognises (and resumes) its own claims."""
-    return f"{socket.gethostname()}-{hashlib.sha256(root.encode()).hexdigest()[:8]}"
 
 
 @dataclass
@@ -51,6 +52,8 @@ class RunReport:
     `orch retry`."""
     stopped: bool = False
     dropped: int = 0
+    held: list[str] = field(default_factory=list)
+    """Reactions other workers hold claims on when the run stopped: which, whose, until."""
 
 
 @dataclass
@@ -58,6 +61,7 @@ class _Job:
     project: str
     reaction: Reaction
     future: Future[AgentOutput]
+    claim: str
     ctx: AgentContext | None = None
 
 
@@ -70,7 +74,7 @@ class Engine:
         self.config = config
         self.provider = provider
         self.echo = echo
-        self.worker = worker_id(str(ws.root))
+        self.worker = worker_id(ws.root)
         self.stop = threading.Event()
         self.guard = ArtifactGuard(ws.root, ws.log.staged_file)
         self.deploy = deploy_runner(ws.root, config, self.guard.read_text)
@@ -80,6 +84,11 @@ class Engine:
         self._halted: set[str] = set()
         self._read_lock = threading.Lock()
         self._committed: dict[tuple[str, str], str | None] = {}
+        self.accepts: Callable[[Reaction], bool] = lambda _: True
+        """Which agent work this worker takes (`orch dispatch --role/--squad`)."""
+        self.publish: Callable[[], None] | None = None
+        """Shares what was committed through the remote (`orch dispatch`): claims are
+        published, and re-checked against what came in, before any agent starts."""
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -96,15 +105,20 @@ class Engine:
                 done = [k for k, j in jobs.items() if j.future.done()]
                 progressed = self._finish_batch([jobs.pop(k) for k in done], report)
                 states = self._states(projects)
-                starting: list[tuple[str, Reaction, AgentContext]] = []
+                starting: list[tuple[str, Reaction, AgentContext, str]] = []
                 for project, state in states.items():
                     if project not in self._halted:
                         progressed |= self._step(project, state, jobs, starting, report)
                 # Agents read only their snapshot, so they start before the commit: writing
                 # it overlaps their model calls. A crash loses nothing that was committed,
                 # and what was not is decided again by the next run.
-                for project, r, ctx in starting:
-                    jobs[(project, *r.key)] = _Job(project, r, pool.submit(perform, ctx, r), ctx)
+                if self.publish is not None and self.ws.log.has_staged():
+                    self.ws.log.commit()
+                    self.publish()
+                    starting = self._still_claimed(starting)
+                for project, r, ctx, claim in starting:
+                    jobs[(project, *r.key)] = _Job(project, r, pool.submit(perform, ctx, r),
+                                                   claim, ctx)
                 self._commit(report)
                 if self.progress is not None:
                     self.progress(self._states(projects), len(jobs))
@@ -120,7 +134,29 @@ class Engine:
             report.stopped = self.stop.is_set()
             report.dropped = sum(1 for j in jobs.values() if not j.future.done())
             pool.shutdown(wait=not report.stopped, cancel_futures=True)
+        report.held = self._held(projects)
         return report
+
+    def _still_claimed(self, starting: list[tuple[str, Reaction, AgentContext, str]]
+                       ) -> list[tuple[str, Reaction, AgentContext, str]]:
+        """After a push that had to rebase: only work whose claim survived starts, on the
+        state as it is now."""
+        kept = []
+        for project, r, ctx, claim in starting:
+            state = self.ws.reader.states([project])[project]
+            current = state.claims.get(claim_key(r.actor, r.causation_id))
+            if current is not None and current.event_id == claim and not current.done \
+                    and not r.done_in(state):
+                kept.append((project, r, replace(ctx, state=copy.deepcopy(state)), claim))
+        return kept
+
+    def _held(self, projects: list[str] | None) -> list[str]:
+        now = self._settings().now
+        assert now is not None
+        return [f"[{p}] {key.replace(' ', ' on ')} is held by {c.worker} until "
+                f"{expires_at(c).strftime(TIME_FORMAT)}"
+                for p, s in self._states(projects).items()
+                for key, c in held_by_others(s, self.worker, now)]
 
     def _states(self, projects: list[str] | None) -> dict[str, ProjectState]:
         names = projects if projects is not None else self.ws.reader.projects()
@@ -136,7 +172,8 @@ class Engine:
                             now=utcnow())
 
     def _step(self, project: str, state: ProjectState, jobs: dict[Key, _Job],
-              starting: list[tuple[str, Reaction, AgentContext]], report: RunReport) -> bool:
+              starting: list[tuple[str, Reaction, AgentContext, str]],
+              report: RunReport) -> bool:
         """Stage the decided reactions of a project (they may cascade), then the claims of
         its agent work that can start; returns whether anything was staged."""
         staged = False
@@ -149,26 +186,63 @@ class Engine:
             events = [e for r in decided for e in r.events]
             self._stage(project, events, {}, report)
             staged = True
-        new = [r for r in reactions if r.is_agent_work and (project, *r.key) not in jobs]
+        new = [r for r in reactions if r.is_agent_work and (project, *r.key) not in jobs
+               and self.accepts(r)]
+        if self.publish is not None:
+            # Sharing a remote: claim only what this worker can start now, and leave the
+            # rest to the others instead of queueing it behind its own pool.
+            new = new[:max(0, self.config.parallelism - len(jobs) - len(starting))]
         if not new:
             return staged
-        claims = [ev.NewEvent(
-            payload=ev.TaskStarted(task_id=r.subject, lease_s=self.config.lease_s,
-                                   worker=self.worker),
-            actor=r.actor, causation_id=r.causation_id, request_id=state.request_id or None)
-            for r in new
-            if r.kind == "work" and state.tasks[r.subject].status == TaskStatus.ASSIGNED]
         # Agents only read their state: one snapshot serves every job started together.
         snapshot = copy.deepcopy(state)
-        if claims:
-            self._stage(project, claims, {}, report)
+        started = False
         for r in new:
+            claim = self._claim(project, state, r, report)
+            if not claim:
+                continue
             ctx = AgentContext(project=project, state=snapshot, config=self.config,
                                provider=self.provider, read_text=self.guard.read_text,
                                prompt=load_prompt, run_deploy=self.deploy,
                                run_checks=self.checks.run, read_committed=self._read_committed)
-            starting.append((project, r, ctx))
-        return True
+            starting.append((project, r, ctx, claim))
+            started = True
+        return staged or started
+
+    def _claim(self, project: str, state: ProjectState, r: Reaction, report: RunReport) -> str:
+        """The id of this worker's claim on a reaction it may now work ('' when it may not):
+        its own (resumed), a new one, or one taking over another's expired lease."""
+        now = self._settings().now
+        assert now is not None
+        plan = plan_claim(state, r.actor, r.causation_id, self.worker, now)
+        if plan.action == "resume" and plan.claim is not None:
+            return plan.claim.event_id
+        if plan.action not in ("claim", "take_over"):
+            return ""
+        request = state.request_id or None
+        new: list[ev.NewEvent] = []
+        payload: ev.Payload
+        if r.kind == "work" and state.tasks[r.subject].status == TaskStatus.ASSIGNED:
+            payload = ev.TaskStarted(task_id=r.subject, lease_s=self.config.lease_s,
+                                     worker=self.worker)
+        else:
+            old = plan.claim.event_id if plan.claim is not None else ""
+            payload = ev.ReactionClaimed(worker=self.worker, lease_s=self.config.lease_s,
+                                         takeover_of=old, kind=r.kind)
+            if plan.claim is not None:
+                new.append(ev.NewEvent(payload=ev.MonitorAlert(
+                    kind="stale_claim", module=r.squad,
+                    message=f"claim of {plan.claim.worker} on {r.actor} {r.kind} expired "
+                            f"after {plan.claim.lease_s}s; taken over by {self.worker}"),
+                    actor=_monitor(r), causation_id=plan.claim.event_id, request_id=request))
+        new.insert(0, ev.NewEvent(payload=payload, actor=r.actor, causation_id=r.causation_id,
+                                  request_id=request))
+        try:
+            written = self.ws.log.stage(project, new)
+        except UsageError:
+            return ""  # the log says another claim stands: leave the reaction to it
+        report.events += len(written)
+        return written[0].id
 
     def _read_committed(self, path: str, commit: str) -> str | None:
         """A file as committed (the spec at its spec_ref), read once per run, under a lock:
@@ -217,7 +291,9 @@ class Engine:
             self._fail(job.project, r, "provider_error", str(exc), report, job.ctx)
             return None
         transcripts = transcript_files(job.project, r, out.transcripts)
-        events = list(out.events)
+        # Every result names the claim it was made under: the fold fences it on that.
+        claim = (ev.Link(kind="claim", ref=job.claim),)
+        events = [e.model_copy(update={"links": e.links + claim}) for e in out.events]
         if transcripts and events:
             links = tuple(ev.Link(kind="transcript", ref=p) for p in sorted(transcripts))
             events[0] = events[0].model_copy(update={"links": events[0].links + links})

@@ -189,10 +189,38 @@ class EventLog:
                 self.reader.forget(project)
             raise
 
+    def forget_disk(self) -> None:
+        """The branch moved to other commits (a fetch and rebase): read seqs from disk again."""
+        with self._lock:
+            self._disk_seq.clear()
+            self.reader.invalidate()
+
+    def project_state(self, project: str) -> ProjectState:
+        return self._state(project)
+
+    def next_seq(self, project: str) -> int:
+        """The seq the next event of project gets: one above all this clone has seen."""
+        with self._lock:
+            return max(self._state(project).last_seq, _highest_seq_on_disk(self.root, project)) + 1
+
+    def event_ids_on_disk(self, project: str) -> set[str]:
+        pdir = self.root / EVENTS_DIR / project
+        ids: set[str] = set()
+        for shard in _listdir(pdir):
+            ids.update(n[9:35] for n in _listdir(pdir / shard) if FILE_NAME_RE.match(n))
+        return ids
+
     def _state(self, project: str) -> ProjectState:
         if project in self.reader.known() or project in self.reader.projects():
             return self.reader.states([project])[project]
         return ProjectState(id=project)
+
+
+def _listdir(path: Path) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
 
 
 def _highest_seq_on_disk(root: Path, project: str) -> int:

@@ -145,14 +145,17 @@ class LogReader:
 
     def invalidate(self) -> None:
         self._states.clear()
+        self._events.clear()
 
     def forget(self, project: str) -> None:
         """Drop the in-memory state of a project: the next read folds it from disk."""
         self._states.pop(project, None)
+        self._events.pop(project, None)
 
     def remember(self, project: str, state: ProjectState) -> None:
         """Keep the state this process folded its own appends into (saves a re-read)."""
         self._states[project] = state
+        self._events.pop(project, None)  # the list read before the append lacks it
 
     # -- internals ---------------------------------------------------------------------------
 

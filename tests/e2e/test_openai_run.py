@@ -342,10 +342,12 @@ def test_a_server_answering_garbage_fails_the_run_closed(
     assert alert["message"].startswith("cto review_spec")
     assert "(role cto, model test-model)" in alert["message"] or "cto answer" in alert["message"]
     assert reason in alert["message"]
-    # Nothing half-written: the alert is the only new event; no doc. What the failed call
-    # cost is on the alert, its transcript (every attempt) beside it.
+    # Nothing half-written: the claim made before the call and the alert are the only new
+    # events; no doc. What the failed call cost is on the alert, its transcript (every
+    # attempt) beside it.
     events = json.loads(run_orch(repo, "log", PROJECT, "--json").stdout)
-    assert [e["type"] for e in events] == ["project.created", "monitor.alert"]
+    assert [e["type"] for e in events] == ["project.created", "reaction.claimed",
+                                           "monitor.alert"]
     assert not (repo / "project" / PROJECT).exists()
     assert events[1]["usage"]["calls"] == requests
     assert alert["attempt"] == 1 and alert["state"] == "current"

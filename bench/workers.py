@@ -1,0 +1,161 @@
+"""Workers: how tasks per second grow with worker processes sharing one bare remote.
+
+For 1, 2, 4 and 8 workers, each in its own clone of one bare remote, runs `orch dispatch
+--until-idle` on the example spec with the offline provider at `latency_ms` per call, and
+prints tasks completed per second, the push retries the workers needed and the scaling
+ratio against one worker. Then measures the raw ceiling of the remote on this machine: 8
+clones racing one-event pushes through the same compare-and-swap for `--ceiling-s` seconds.
+
+    python bench/workers.py [--latency-ms 200] [--workers 1,2,4,8] [--ceiling-s 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+RESULTS = Path(__file__).resolve().parent / "results" / "workers.json"
+CONFIG = """\
+parallelism: 8
+llm:
+  provider: offline
+  offline:
+    seed: 7
+    latency_ms: {latency}
+"""
+RACER = """\
+import sys, time
+from pathlib import Path
+from orchestrator.core import events as ev
+from orchestrator.runtime.sync import publish
+from orchestrator.runtime.workspace import Workspace
+ws = Workspace.open(Path(sys.argv[1])); end = time.monotonic() + float(sys.argv[2])
+ok = lost = 0
+while time.monotonic() < end:
+    ws.log.stage("race", [ev.NewEvent(payload=ev.MonitorAlert(kind="other", message="x"),
+                                      actor="monitor")])
+    r = publish(ws, "origin", attempts=1000, base_delay_s=0.02)
+    ok += 1; lost += r.rejections
+print(ok, lost)
+"""
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def orch(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=cwd, check=True,
+                          capture_output=True, text=True)
+
+
+def remote_with(tmp: Path, files: dict[str, str]) -> Path:
+    remote = tmp / "remote.git"
+    git(tmp, "init", "-q", "--bare", "-b", "main", str(remote))
+    seed = tmp / "seed"
+    git(tmp, "clone", "-q", str(remote), str(seed))
+    orch(seed, "init")
+    for path, text in files.items():
+        (seed / path).parent.mkdir(parents=True, exist_ok=True)
+        (seed / path).write_text(text)
+    git(seed, "add", "-A")
+    git(seed, "commit", "-qm", "bench seed")
+    git(seed, "push", "-q", "origin", "main")
+    return remote
+
+
+def run_workers(n: int, latency_ms: int) -> dict[str, Any]:
+    spec = resources.files("orchestrator.examples").joinpath("task-tracker.md").read_text()
+    with tempfile.TemporaryDirectory(prefix="orch-workers-") as d:
+        tmp = Path(d)
+        remote = remote_with(tmp, {"specs/task-tracker.md": spec,
+                                   ".orchestrator/config.yaml": CONFIG.format(latency=latency_ms)})
+        clones = [tmp / f"w{i}" for i in range(n)]
+        for c in clones:
+            git(tmp, "clone", "-q", str(remote), str(c))
+        start = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, "-m", "orchestrator", "dispatch",
+                                   "--until-idle", "--json"], cwd=c, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for c in clones]
+        reports = []
+        for p in procs:
+            out, err = p.communicate()
+            if p.returncode != 0:
+                raise SystemExit(f"a worker failed: {err.strip().splitlines()[-1:]}")
+            reports.append(json.loads(out))
+        wall = time.perf_counter() - start
+        git(clones[0], "pull", "-q", "--ff-only")
+        [project] = json.loads(orch(clones[0], "status", "--json").stdout)["projects"]
+        events = json.loads(orch(clones[0], "log", project["id"], "--json").stdout)
+        tasks = sum(1 for e in events if e["type"] == "task.completed")
+        return {"workers": n, "wall_s": round(wall, 2), "tasks_completed": tasks,
+                "tasks_per_s": round(tasks / wall, 3), "status": project["status"],
+                "pushes": sum(r["pushes"] for r in reports),
+                "push_retries": sum(r["rejections"] for r in reports),
+                "dropped": sum(len(r["dropped"]) for r in reports)}
+
+
+def ceiling(racers: int, seconds: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="orch-ceiling-") as d:
+        tmp = Path(d)
+        remote = remote_with(tmp, {})
+        seed = tmp / "seed"
+        orch_env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        subprocess.run([sys.executable, "-c",
+                        "from pathlib import Path; from orchestrator.core import events as ev;"
+                        "from orchestrator.runtime.workspace import Workspace;"
+                        f"ws = Workspace.open(Path({str(seed)!r}));"
+                        "ws.log.append('race', [ev.NewEvent(payload=ev.ProjectCreated("
+                        "title='race'), actor='system')])"], check=True, env=orch_env)
+        git(seed, "push", "-q", "origin", "main")
+        clones = [tmp / f"r{i}" for i in range(racers)]
+        for c in clones:
+            git(tmp, "clone", "-q", str(remote), str(c))
+        procs = [subprocess.Popen([sys.executable, "-c", RACER, str(c), str(seconds)],
+                                  stdout=subprocess.PIPE, text=True, env=orch_env)
+                 for c in clones]
+        ok = lost = 0
+        for p in procs:
+            a, b = p.communicate()[0].split()
+            ok, lost = ok + int(a), lost + int(b)
+        return {"racers": racers, "seconds": seconds, "pushes_per_s": round(ok / seconds, 2),
+                "rejections_per_success": round(lost / max(ok, 1), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-ms", type=int, default=200)
+    parser.add_argument("--workers", default="1,2,4,8")
+    parser.add_argument("--ceiling-s", type=float, default=10.0)
+    args = parser.parse_args()
+    rows = []
+    for n in (int(x) for x in args.workers.split(",")):
+        row = run_workers(n, args.latency_ms)
+        row["scaling"] = round(row["tasks_per_s"] / rows[0]["tasks_per_s"], 2) if rows else 1.0
+        rows.append(row)
+        print(f"{n} worker(s): {row['tasks_completed']} tasks in {row['wall_s']} s = "
+              f"{row['tasks_per_s']} tasks/s, {row['push_retries']} push retries, "
+              f"x{row['scaling']} of one worker ({row['status']})", flush=True)
+    raw = ceiling(8, args.ceiling_s)
+    print(f"remote ceiling: {raw['pushes_per_s']} successful one-event pushes/s from 8 racing "
+          f"clones, {raw['rejections_per_success']} rejections per success")
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(),
+                                   "latency_ms": args.latency_ms, "runs": rows,
+                                   "ceiling": raw}, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

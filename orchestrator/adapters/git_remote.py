@@ -1,0 +1,69 @@
+"""Fetch and push for the git adapter: push is the compare-and-swap of many workers.
+
+A push is never forced: the remote takes it only as a fast-forward of what it holds, so a
+rejection means another worker got there first. Rejections that mean "fetch and try again"
+are told apart from the ones no retry can fix (a hook, a permission, a protected branch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator.adapters.git_cmd import GitRunner, first_line
+from orchestrator.errors import GitError
+
+# What git (and the usual servers) print when another push moved the branch first, including
+# the remote losing its own ref-lock race ("cannot lock ref ... but expected ...").
+_RACE_MARKERS = (
+    "non-fast-forward", "fetch first", "cannot lock ref", "stale info", "but expected",
+    "failed to update ref", "incorrect old value",
+)
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    accepted: bool
+    detail: str = ""
+
+
+def remote_sha(runner: GitRunner, remote: str, branch: str) -> str | None:
+    """The branch as this clone last fetched it (None: the remote has none)."""
+    proc = runner.run_status(["rev-parse", "-q", "--verify",
+                              f"refs/remotes/{remote}/{branch}^{{commit}}"])
+    return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
+
+
+def fetch(runner: GitRunner, remote: str, branch: str) -> str | None:
+    """Bring the remote's branch into refs/remotes/<remote>/<branch>; return its sha."""
+    proc = runner.run_status(["fetch", "--quiet", "--no-tags", remote,
+                              f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"])
+    if proc.returncode != 0:
+        message = proc.stderr.decode("utf-8", "replace")
+        if "couldn't find remote ref" in message:
+            return None  # an empty remote: the first push creates the branch
+        raise GitError(f"cannot fetch {branch} from '{remote}': {first_line(message)}; "
+                       "check the remote with 'git remote -v' and 'git fetch'")
+    return remote_sha(runner, remote, branch)
+
+
+def push(runner: GitRunner, remote: str, branch: str) -> PushOutcome:
+    """Push HEAD to the remote's branch, never forced: accepted, a lost race, or GitError."""
+    proc = runner.run_status(["push", "--porcelain", "--quiet", remote,
+                              f"HEAD:refs/heads/{branch}"])
+    out = (proc.stdout + proc.stderr).decode("utf-8", "replace")
+    if proc.returncode == 0:
+        return PushOutcome(True)
+    lowered = out.lower()
+    if any(m in lowered for m in _RACE_MARKERS) and "hook declined" not in lowered:
+        return PushOutcome(False, _reason(out))
+    # A hook, a permission, a protected branch, an unreachable remote: no retry fixes it.
+    raise GitError(f"'{remote}' did not take the push of {branch}: {_reason(out)}; nothing "
+                   "is lost, the commits wait in this clone: fix that and run orch again")
+
+
+def _reason(out: str) -> str:
+    lines = [ln.strip() for ln in out.splitlines() if ln.strip()]
+    for ln in lines:
+        if ln.startswith("!") or "rejected" in ln or ln.startswith("remote:"):
+            return ln.lstrip("!\t ")[:300]
+    return first_line(out)[:300]

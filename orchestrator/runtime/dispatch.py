@@ -1,0 +1,113 @@
+"""`orch dispatch`: reconcile sweeps against the remote, for many workers in many clones.
+
+A sweep fetches, folds, claims the ready reactions and pushes the claims (a claim that lost
+the race is dropped before any model is called), does the work in parallel and pushes the
+results. The engine is the same as `orch run`'s; what changes is that every commit is
+published through the remote, whose push is the compare-and-swap.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from orchestrator.adapters.config_file import load_config
+from orchestrator.core.flow import Reaction
+from orchestrator.core.state import ProjectStatus
+from orchestrator.errors import UsageError
+from orchestrator.runtime.engine import Engine
+from orchestrator.runtime.projects import adopt_specs
+from orchestrator.runtime.runner import make_provider, run_lock
+from orchestrator.runtime.sync import SyncReport, publish, sync
+from orchestrator.runtime.workspace import Workspace
+
+_DONE = (ProjectStatus.COMPLETED, ProjectStatus.ACCEPTED)
+
+
+@dataclass
+class DispatchReport:
+    worker: str = ""
+    sweeps: int = 0
+    events: int = 0
+    pushes: int = 0
+    rejections: int = 0
+    dropped: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    projects: dict[str, str] = field(default_factory=dict)
+
+    def add(self, sync_report: SyncReport) -> None:
+        self.pushes += sync_report.pushes
+        self.rejections += sync_report.rejections
+        self.dropped.extend(sync_report.dropped)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def dispatch(ws: Workspace, *, until_idle: bool = False, max_seconds: float | None = None,
+             role: str | None = None, squad: str | None = None, poll_s: float = 1.0,
+             echo: Callable[[str], None] = print) -> DispatchReport:
+    remote = ws.repo.remote()
+    if remote is None:
+        raise UsageError(f"{ws.root} has no remote to dispatch against; clone the shared "
+                         "repository, or use 'orch run' for one process in one clone")
+    config = load_config(ws.root)
+    ws.repo.verify = config.git.verify
+    ws.repo.preflight()
+    provider = make_provider(ws, config, echo=echo)
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    report = DispatchReport()
+    with run_lock(ws):
+        while True:
+            report.add(sync(ws, remote))
+            adopt_specs(ws, config, echo)
+            engine = Engine(ws, config, provider, echo=echo)
+            report.worker = engine.worker
+            engine.accepts = _filter(role, squad)
+            pushed = SyncReport()
+
+            def share(into: SyncReport = pushed) -> None:
+                step = publish(ws, remote)
+                into.pushes += step.pushes
+                into.rejections += step.rejections
+                into.dropped.extend(step.dropped)
+
+            engine.publish = share
+            timer = None
+            if deadline is not None:  # --max-seconds stops in-flight work like a signal
+                timer = threading.Timer(max(0.0, deadline - time.monotonic()), engine.stop.set)
+                timer.daemon = True
+                timer.start()
+            try:
+                run = engine.run()
+            finally:
+                if timer is not None:
+                    timer.cancel()
+            share()
+            report.add(pushed)
+            report.sweeps += 1
+            report.events += run.events
+            report.failures.extend(run.failures)
+            report.held = run.held
+            states = ws.reader.states(ws.reader.projects())
+            report.projects = {p: s.status.value for p, s in states.items()}
+            busy = run.events > 0 or bool(run.held)
+            if not until_idle or run.stopped or not busy or all(
+                    s.status in _DONE for s in states.values()) and not run.held:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if run.events == 0:
+                time.sleep(poll_s)  # others hold the work: let them push before looking again
+    return report
+
+
+def _filter(role: str | None, squad: str | None) -> Callable[[Reaction], bool]:
+    def accepts(r: Reaction) -> bool:
+        actor_role = r.actor.partition(".")[0]
+        return (role is None or actor_role == role) and (squad is None or r.squad == squad)
+
+    return accepts

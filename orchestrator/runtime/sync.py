@@ -1,0 +1,154 @@
+"""Sharing the log through one remote: push as compare-and-swap, and on a lost race fetch,
+move the unpushed work on top of what came in, renumber it, drop what others already did.
+
+seq is a Lamport clock: an unpushed event is renumbered above every event that came in, so
+the log's order is the order of pushes, and a claim that lost a race is seen to have lost (the
+fold refuses it) before it is ever pushed. What the fold refuses against the fetched log is
+dropped with the files only it produced; a result whose claim was dropped goes with it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from orchestrator.adapters.eventfiles import EVENTS_DIR, FILE_NAME_RE, FileRef
+from orchestrator.adapters.eventparse import event_path, parse_event, serialize
+from orchestrator.core.events import Event
+from orchestrator.core.fold import apply_event
+from orchestrator.errors import GitError
+from orchestrator.runtime.log import commit_message
+from orchestrator.runtime.workspace import Workspace
+
+
+@dataclass
+class SyncReport:
+    pushes: int = 0
+    rejections: int = 0
+    pushed: bool = False
+    kept: int = 0
+    dropped: list[str] = field(default_factory=list)
+    """Unpushed events the fetched log made void: `type id: reason`."""
+
+
+def publish(ws: Workspace, remote: str, *, attempts: int = 12, base_delay_s: float = 0.05,
+            sleep: Callable[[float], None] = time.sleep) -> SyncReport:
+    """Push everything this clone committed in one push; on a lost race fetch, rebase and
+    retry with jittered exponential backoff, `attempts` times at most. Never forced."""
+    report = SyncReport()
+    ws.log.commit()
+    ws.log.drain()
+    resume = ws.repo.saved_unpushed()  # a crash between moving and recommitting
+    if resume is not None:
+        rebase(ws, remote, report, resume)
+    for attempt in range(attempts):
+        head = ws.repo.head()
+        if head is None or head == ws.repo.remote_sha(remote):
+            return report
+        outcome = ws.repo.push(remote)
+        report.pushes += 1
+        if outcome.accepted:
+            ws.repo.fetch(remote)  # cheap: records where the remote is now
+            report.pushed = True
+            return report
+        report.rejections += 1
+        rebase(ws, remote, report, head)
+        # Full jitter: racing workers spread out instead of colliding again in step.
+        sleep(random.uniform(0, base_delay_s * (2 ** min(attempt, 4))))
+    raise GitError(f"the push to '{remote}' lost the race {attempts} times in a row; nothing "
+                   "is lost, the commits wait in this clone: run orch again")
+
+
+def sync(ws: Workspace, remote: str) -> SyncReport:
+    """Fetch, and move what this clone has not pushed on top of it (no push)."""
+    report = SyncReport()
+    ws.log.commit()
+    ws.log.drain()
+    head = ws.repo.saved_unpushed() or ws.repo.head()
+    if head is not None:
+        rebase(ws, remote, report, head)
+    else:
+        upstream = ws.repo.fetch(remote)
+        if upstream is not None:
+            ws.repo.move_onto(upstream, upstream)
+            ws.repo.clear_unpushed()
+            _forget(ws)
+    return report
+
+
+def rebase(ws: Workspace, remote: str, report: SyncReport, head: str) -> None:
+    upstream = ws.repo.fetch(remote)
+    if upstream is None or ws.repo.is_ancestor(upstream, head):
+        if ws.repo.saved_unpushed() is not None and ws.repo.head() == head:
+            ws.repo.clear_unpushed()
+        return
+    base = ws.repo.merge_base(upstream, head)
+    changed = ws.repo.changed_files(base, head)
+    events, files = _split(changed)
+    ws.repo.move_onto(upstream, head)
+    _forget(ws)
+    kept, dropped_files = _renumber(ws, events, report)
+    blobs: dict[str, bytes | None] = {event_path(e): serialize(e) for e in kept}
+    blobs.update({p: b for p, b in files.items() if p not in dropped_files})
+    if kept or any(b is not None for b in blobs.values()):
+        message = commit_message(kept) if kept else "orch: work moved onto the fetched branch\n"
+        ws.repo.commit_files(blobs, message)
+    ws.repo.clear_unpushed()
+    _forget(ws)
+    report.kept += len(kept)
+
+
+def _forget(ws: Workspace) -> None:
+    ws.reader.invalidate()
+    ws.log.forget_disk()
+
+
+def _split(changed: dict[str, bytes | None]) -> tuple[list[Event], dict[str, bytes | None]]:
+    events: list[Event] = []
+    files: dict[str, bytes | None] = {}
+    for path, data in changed.items():
+        parts = path.split("/")
+        if path.startswith(EVENTS_DIR + "/") and len(parts) == 5 and data is not None \
+                and FILE_NAME_RE.match(parts[-1]):
+            parsed = parse_event(FileRef(path, parts[2], parts[3], parts[4]), data)
+            if isinstance(parsed, tuple):
+                events.append(parsed[0])
+                continue
+        files[path] = data  # artifacts, transcripts, a person's files: carried over as they are
+    return events, files
+
+
+def _renumber(ws: Workspace, events: list[Event], report: SyncReport
+              ) -> tuple[list[Event], set[str]]:
+    by_project: dict[str, list[Event]] = {}
+    for e in events:
+        by_project.setdefault(e.project, []).append(e)
+    kept: list[Event] = []
+    dropped_files: set[str] = set()
+    dropped_ids: set[str] = set()
+    for project, evs in sorted(by_project.items()):
+        state = ws.log.project_state(project)
+        seq = ws.log.next_seq(project) - 1
+        present = ws.log.event_ids_on_disk(project)
+        for e in sorted(evs, key=lambda x: (x.seq, x.id)):
+            if e.id in present:
+                continue  # pushed before a crash: it is there already
+            moved = e.model_copy(update={"seq": seq + 1})
+            if e.causation_id in dropped_ids:
+                reason = f"it answers {e.causation_id}, which was dropped"
+            elif apply_event(state, moved):
+                kept.append(moved)
+                seq += 1
+                continue
+            else:
+                reason = state.findings[-1].reason
+            # What answers a dropped event goes with it (causes sort before their effects).
+            dropped_ids.add(e.id)
+            report.dropped.append(f"{e.type} {e.id}: {reason}")
+            dropped_files.update(link.ref for link in e.links
+                                 if link.kind in ("artifact", "doc", "report", "transcript"))
+        ws.reader.forget(project)
+    still_used = {link.ref for e in kept for link in e.links}
+    return kept, dropped_files - still_used
