@@ -349,9 +349,9 @@ def test_a_server_answering_garbage_fails_the_run_closed(
     assert [e["type"] for e in events] == ["project.created", "reaction.claimed",
                                            "monitor.alert"]
     assert not (repo / "project" / PROJECT).exists()
-    assert events[1]["usage"]["calls"] == requests
+    assert events[2]["usage"]["calls"] == requests  # on the alert, not on the claim
     assert alert["attempt"] == 1 and alert["state"] == "current"
-    [link] = [lk for lk in events[1]["links"] if lk["kind"] == "transcript"]
+    [link] = [lk for lk in events[2]["links"] if lk["kind"] == "transcript"]
     record = json.loads((repo / link["ref"]).read_text())
     assert record["output"] is None and len(record["attempts"]) == requests
     assert git(repo, "diff", "--name-only", head, "HEAD", "--", "project").strip() == ""
