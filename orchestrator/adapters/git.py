@@ -438,17 +438,6 @@ class GitRepo:
 
         return collect
 
-    def changed_paths(self, base: str | None, rev: str) -> list[tuple[str, str]]:
-        """(status, path) of every file that differs between base (None: the empty tree)
-        and rev: 'A' added, 'M' modified, 'D' deleted, 'T' changed type; renames split."""
-        new = self.resolve(rev)
-        old = self.resolve(base) if base else EMPTY_TREE
-        out = self._runner.run(["diff-tree", "-r", "-z", "--no-renames", "--name-status",
-                                old, new])
-        fields = out.split(b"\0")
-        return [(status.decode()[:1], decode_path(name))
-                for status, name in zip(fields[0::2], fields[1::2], strict=False) if name]
-
     def path_history(self, prefix: str) -> Iterator[FileChange]:
         """Every add/modify/delete of files under prefix along HEAD's history, oldest first.
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.adapters.git_cmd import GitRunner, first_line
-from orchestrator.adapters.git_lock import IndexLock, StaleLockError
+from orchestrator.adapters.git_lock import IndexLock, StaleLockError, is_stale
 from orchestrator.errors import ConcurrentUpdateError, GitError
 
 ZERO = "0" * 40
@@ -239,6 +239,12 @@ class IndexCommitter:
             )
         return proc.stdout.decode().strip()
 
+    def _worktree_blobs(self, paths: list[str]) -> list[str]:
+        """The blob each work-tree file would be (`git hash-object`, through its filters)."""
+        return self.runner.run(
+            ["hash-object", "--stdin-paths"], input="\n".join(paths).encode() + b"\n"
+        ).decode().split()
+
     def _dropped_by_others(
         self, old: str, files: Mapping[str, bytes | None]
     ) -> list[tuple[str, str, str]]:
@@ -263,9 +269,7 @@ class IndexCommitter:
         present = [p for p in theirs if (self.root / p).is_file()]
         if not present:
             return []
-        hashes = self.runner.run(
-            ["hash-object", "--stdin-paths"], input="\n".join(present).encode() + b"\n"
-        ).decode().split()
+        hashes = self._worktree_blobs(present)
         return [(BLOB_MODE, sha, path) for path, sha in zip(present, hashes, strict=False)
                 if sha == theirs[path]]
 
@@ -286,9 +290,7 @@ class IndexCommitter:
         present = [p for p in candidates if (self.root / p).is_file()]
         if not present:
             return False
-        hashes = self.runner.run(
-            ["hash-object", "--stdin-paths"], input="\n".join(present).encode() + b"\n"
-        ).decode().split()
+        hashes = self._worktree_blobs(present)
         stale = [p for p, sha in zip(present, hashes, strict=False) if sha == candidates[p]]
         if stale:
             self.runner.run(["reset", "-q", old, "--", *[f":(literal){p}" for p in stale]],
@@ -359,9 +361,7 @@ class IndexCommitter:
         commit holds: orch's own, not a person's edit."""
         if not paths or not old:
             return set()
-        hashes = self.runner.run(
-            ["hash-object", "--stdin-paths"], input="\n".join(paths).encode() + b"\n"
-        ).decode().split()
+        hashes = self._worktree_blobs(paths)
         known: set[tuple[str, str]] = set()
         commits = [old]
         with contextlib.suppress(OSError):
@@ -481,8 +481,6 @@ class IndexCommitter:
 
     def recover(self) -> None:
         """Undo or finish the commit of an orch process that died holding the index lock."""
-        from orchestrator.adapters.git_lock import is_stale
-
         if not is_stale(self.lock.path):
             return
         try:

@@ -47,21 +47,19 @@ def export_bundle(ws: Workspace, base: str | None, out: Path) -> dict[str, Any]:
     head = ws.repo.head()
     if head is None:
         raise UsageError("nothing to bundle: the branch has no commit yet")
-    changes = ws.repo.changed_paths(base, head) if base != head else []
-    refused = [(s, p) for s, p in changes if s not in ("A", "M") or not _bundled(p)]
+    changes = ws.repo.changed_files(base, head) if base != head else {}
+    refused = [p for p, data in changes.items() if data is None or not _bundled(p)]
     if refused:
-        status, path = refused[0]
-        raise UsageError(f"the plan changed {path} ({status}); a bundle carries only new "
-                         f"events and files under project/ or {TRANSCRIPTS_DIR}/")
-    paths = [p for _, p in changes]
+        raise UsageError(f"the plan changed {refused[0]}; a bundle carries only new or "
+                         f"changed events and files under project/ or {TRANSCRIPTS_DIR}/")
+    paths = sorted(changes)
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} is not empty; name a new folder for the bundle")
     tree = out / "tree"
-    contents = dict(ws.repo.read_tree_files(head, "")) if paths else {}
     for path in paths:
         target = tree / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(contents[path])
+        target.write_bytes(changes[path] or b"")
     manifest = {"format": FORMAT, "base": base, "head": head, "paths": paths}
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
