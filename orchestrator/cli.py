@@ -172,54 +172,74 @@ def submit(spec: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("spec", required=False, type=click.Path())
 @click.option("--replay", is_flag=True, help="Answer from the committed transcripts, offline.")
-@click.option("--bundle", "bundle_dir", type=click.Path(file_okay=False), metavar="DIR",
-              help="Also write what this run committed as a bundle for 'orch apply'.")
-@click.option("--since", "since", metavar="REV",
-              help="With --bundle: bundle every commit since REV (default: where the run began).")
 @click.option("--dry-run", is_flag=True, help="List the specs that would start, and the cost.")
 @click.option("--json", "as_json", is_flag=True,
               help="The outcome as one JSON object (event lines go to stderr).")
-def run(spec: str | None, replay: bool, bundle_dir: str | None, since: str | None,
-        dry_run: bool, as_json: bool) -> None:
+def run(spec: str | None, replay: bool, dry_run: bool, as_json: bool) -> None:
     """Reconcile until the project completes (or all projects idle); Ctrl-C stops cleanly."""
     ws = _workspace()
     if dry_run:
         _dry_run(ws, as_json)
         return
-    if bundle_dir:
-        from orchestrator.runtime.bundle import export_bundle
-
-        base = ws.repo.resolve(since) if since else ws.repo.head()
-        try:
-            _run_and_summarise(ws, spec, replay, as_json)
-        finally:
-            manifest = export_bundle(ws, base, Path(bundle_dir))
-            click.echo(f"Bundle: {len(manifest['paths'])} file(s) in {bundle_dir}",
-                       err=as_json)
-        return
     _run_and_summarise(ws, spec, replay, as_json)
 
 
 @cli.command(name="apply")
-@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("directories", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--author", type=(click.Choice(["accept", "request-changes"]), str),
               default=None, metavar="COMMAND PROJECT",
               help="What the spec's author asked this run for (its event may come in the bundle).")
-def apply_cmd(directory: str, as_json: bool, author: tuple[str, str] | None) -> None:
-    """Check a plan's bundle against the current log, then commit all of it (or nothing)."""
+def apply_cmd(directories: tuple[str, ...], as_json: bool,
+              author: tuple[str, str] | None) -> None:
+    """Check plans' bundles, in order, against the current log, then commit them (or nothing):
+    what another worker did or claimed since a plan began is dropped with a notice."""
     from orchestrator.adapters.config_file import load_config
     from orchestrator.adapters.output import print_json
-    from orchestrator.runtime.bundle import apply_bundle
+    from orchestrator.runtime.bundle_apply import apply_bundles
 
     ws = _workspace()
     ws.repo.preflight()
-    done = apply_bundle(ws, Path(directory), load_config(ws.root), author)
+    done = apply_bundles(ws, [Path(d) for d in directories], load_config(ws.root), author)
     if as_json:
-        print_json(done)
+        print_json(done.as_dict())
+        return
+    for line in done.dropped:
+        click.echo(f"Dropped (done or claimed elsewhere since the plan): {line}")
+    click.echo(f"Applied {done.events} event(s) and {done.files} file(s) from "
+               f"{len(directories)} bundle(s) ({done.already_applied} already in the log, "
+               f"{len(done.dropped)} dropped)")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True,
+              help='One line for a workflow matrix: {"include": [lane, ...]}.')
+@click.option("--next-sweep", "started_today", type=click.IntRange(min=0), default=None,
+              metavar="RUNS", help="Exit 0 if the workflow should start another run, given "
+              "how many it started today; 1 if not (the reason is printed).")
+def lanes(as_json: bool, started_today: int | None) -> None:
+    """The independent parts of the pending work (a plan job each), or whether to chain."""
+    import json
+
+    from orchestrator.adapters.config_file import load_config
+    from orchestrator.core.lanes import next_sweep
+    from orchestrator.runtime.plan import lanes as pending_lanes
+
+    ws = _workspace()
+    config = load_config(ws.root)
+    found = pending_lanes(ws, config)
+    if started_today is not None:
+        due, why = next_sweep(found, started_today, config.github.max_sweeps_per_day)
+        click.echo(f"{'next sweep' if due else 'no next sweep'}: {why}")
+        if not due:
+            raise SystemExit(1)
+    elif as_json:
+        click.echo(json.dumps({"include": [lane.as_dict() for lane in found]},
+                              separators=(",", ":")))
     else:
-        click.echo(f"Applied {done['events']} event(s) and {done['files']} file(s)"
-                   f" ({done['already_applied']} already in the log)")
+        for lane in found:
+            click.echo(f"{lane.name}" + (f" (starts from {lane.spec})" if lane.spec else ""))
+        click.echo(f"{len(found)} lane(s) of pending work")
 
 
 def _run_and_summarise(ws: Any, spec: str | None, replay: bool, as_json: bool) -> None:
@@ -308,13 +328,40 @@ def _summary(ws: Any, report: Any, projects: list[str], target: str | None,
               help="Stop after this long (work in flight is dropped and redone later).")
 @click.option("--role", default=None, help="Take only this role's work (cto, pm, dev, ...).")
 @click.option("--squad", default=None, help="Take only this squad's work.")
+@click.option("--plan-only", is_flag=True,
+              help="Work in this clone until idle or --max-seconds (default github."
+              "plan_seconds), push nothing, and write the work as a bundle (--out).")
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+              help="With --plan-only: the new folder the bundle is written to.")
+@click.option("--project", default=None, help="With --plan-only: only this project's work "
+              "(starting it from its spec when it is new).")
 @click.option("--json", "as_json", is_flag=True, help="Print what the sweeps did as JSON.")
 def dispatch(until_idle: bool, max_seconds: float | None, role: str | None,
-             squad: str | None, as_json: bool) -> None:
+             squad: str | None, plan_only: bool, out: str | None, project: str | None,
+             as_json: bool) -> None:
     """Reconcile sweeps against the remote: fetch, claim, push the claims, work, push."""
     from orchestrator.adapters.output import print_json
     from orchestrator.runtime.dispatch import dispatch as run_dispatch
 
+    if plan_only or out or project:
+        if not (plan_only and out):
+            raise UsageError("--plan-only and --out go together (and --project needs them): "
+                             "'orch dispatch --plan-only --out DIR'")
+        from orchestrator.runtime.plan import plan
+
+        done = plan(_workspace(), Path(out), max_seconds=max_seconds, project=project or None,
+                    squad=squad or None, role=role or None,
+                    echo=(lambda _: None) if as_json else click.echo)
+        if as_json:
+            print_json(done.as_dict())
+            return
+        click.echo(f"Planned {done.events} event(s) as worker {done.worker}; bundle: "
+                   f"{done.paths} file(s) in {out}"
+                   + (f" ({done.in_flight} claim(s) of unfinished work left out)"
+                      if done.in_flight else ""))
+        for project_id, status in sorted(done.projects.items()):
+            click.echo(f"{project_id}: {status}")
+        return
     report = run_dispatch(_workspace(), until_idle=until_idle, max_seconds=max_seconds,
                           role=role, squad=squad,
                           echo=(lambda _: None) if as_json else click.echo)

@@ -130,6 +130,17 @@ class GitSettings(_Strict):
     them, as `git commit --no-verify` does."""
 
 
+class GithubConfig(_Strict):
+    """How the workflow of `orch init --github` runs the team."""
+
+    plan_seconds: int = Field(default=1200, ge=10, le=6 * 3600)
+    """Each plan job's time budget (`orch dispatch --plan-only` without --max-seconds): it
+    works until idle or this long, then hands over what it did."""
+    max_sweeps_per_day: int = Field(default=48, ge=0, le=1000)
+    """How many runs a day the workflow starts itself (workflow_dispatch chaining, UTC
+    days); past it, the schedule carries on."""
+
+
 class Config(_Strict):
     max_review_rounds: int = Field(default=3, ge=1, le=10)
     max_qa_rework: int = Field(default=2, ge=0, le=20)
@@ -143,4 +154,5 @@ class Config(_Strict):
     qa: QaConfig = QaConfig()
     specs: SpecsConfig = SpecsConfig()
     git: GitSettings = GitSettings()
+    github: GithubConfig = GithubConfig()
     llm: LlmConfig = LlmConfig()

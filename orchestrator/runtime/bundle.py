@@ -1,17 +1,18 @@
-"""Safe outputs: a plan's work as a bundle (its events and files, nothing pushed), and
-`orch apply`, which checks every part of a bundle against the current log before it writes
-any of it (as gh-aw's safe outputs do: the job that holds the model key cannot write).
+"""Safe outputs: a plan's work as a bundle (its events and files, nothing pushed), and the
+checks of its form (paths, sizes, counts, event files) that `orch apply` makes before it
+checks the events against the log (runtime/bundle_apply.py).
 
-A bundle is a folder: `bundle.json` (format, the commits it was planned between, and the
-list of paths) and `tree/<path>` with each file's bytes. Event files keep their names from
+A bundle is a folder: `bundle.json` (format, the commits it was planned between, the
+worker whose claims it carries, and the list of paths) and `tree/<path>` with each file's bytes. Event files keep their names from
 the plan; apply gives them the next seqs of the current log, and keeps their ids, so what a
 later event of the bundle names as its causation still resolves.
 """
 
 from __future__ import annotations
 
-import copy
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,8 @@ from typing import Any
 from orchestrator.adapters.eventfiles import EVENTS_DIR, ref_from_path
 from orchestrator.adapters.eventparse import parse_event
 from orchestrator.adapters.git_commit import check_path
-from orchestrator.core.config import Config
-from orchestrator.core.events import Event, NewEvent
-from orchestrator.core.flow import FlowSettings, pending_reactions
-from orchestrator.core.fold import apply_event
+from orchestrator.core.events import Event
 from orchestrator.core.paths import MAX_ARTIFACT_BYTES, PathRefused, confine
-from orchestrator.core.state import ProjectState
 from orchestrator.errors import GitError, UsageError
 from orchestrator.runtime.artifacts import TRANSCRIPTS_DIR
 from orchestrator.runtime.workspace import Workspace
@@ -35,6 +32,7 @@ MAX_PATHS = 5000
 MAX_EVENTS_PER_TYPE = 1000
 MAX_TRANSCRIPT_BYTES = 4 * 1024 * 1024
 MAX_TOTAL_BYTES = 32 * 1024 * 1024
+_SHA_RE = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
 
 class BundleRefused(UsageError):
@@ -42,8 +40,11 @@ class BundleRefused(UsageError):
     bundle has been written."""
 
 
-def export_bundle(ws: Workspace, base: str | None, out: Path) -> dict[str, Any]:
-    """Write what the commits since base added to the log and to project/ as a bundle."""
+def export_bundle(ws: Workspace, base: str | None, out: Path, worker: str = "",
+                  leave_out: Callable[[dict[str, bytes | None]], set[str]] | None = None
+                  ) -> dict[str, Any]:
+    """Write what the commits since base added to the log and to project/ as a bundle;
+    leave_out names paths of those changes the bundle does not carry."""
     head = ws.repo.head()
     if head is None:
         raise UsageError("nothing to bundle: the branch has no commit yet")
@@ -52,7 +53,8 @@ def export_bundle(ws: Workspace, base: str | None, out: Path) -> dict[str, Any]:
     if refused:
         raise UsageError(f"the plan changed {refused[0]}; a bundle carries only new or "
                          f"changed events and files under project/ or {TRANSCRIPTS_DIR}/")
-    paths = sorted(changes)
+    left = leave_out(changes) if leave_out is not None else set()
+    paths = sorted(p for p in changes if p not in left)
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} is not empty; name a new folder for the bundle")
     tree = out / "tree"
@@ -60,7 +62,8 @@ def export_bundle(ws: Workspace, base: str | None, out: Path) -> dict[str, Any]:
         target = tree / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(changes[path] or b"")
-    manifest = {"format": FORMAT, "base": base, "head": head, "paths": paths}
+    manifest = {"format": FORMAT, "base": base, "head": head, "worker": worker,
+                "paths": paths, "left_out": len(left)}
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
@@ -71,58 +74,23 @@ def _bundled(path: str) -> bool:
 
 
 @dataclass
-class _Checked:
+class Bundle:
+    """A bundle as read and checked for format, paths, sizes and counts (not yet against the
+    log): the commit it was planned from, its worker, its events by project, its files."""
+
+    src: Path
+    base: str | None = None
+    worker: str = ""
     events: dict[str, list[Event]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
 
 
-AUTHOR_TYPES = {"accept": "project.accepted", "request-changes": "project.changes_requested"}
-
-
-def apply_bundle(ws: Workspace, src: Path, config: Config,
-                 author: tuple[str, str] | None = None) -> dict[str, Any]:
-    """Check the whole bundle against the current log; then write it in one commit.
-
-    Applying a bundle twice writes it once: events whose ids the log holds are skipped.
-    author is (command, project) of what the spec's author asked this run for: the one
-    event of the bundle that may name no causation (the plan job cannot forge it)."""
-    checked = _read(src)
-    settings = FlowSettings(max_review_rounds=config.max_review_rounds,
-                            max_qa_rework=config.max_qa_rework, loop_guard=config.loop_guard)
-    known = set(ws.reader.projects())
-    fresh: dict[str, list[Event]] = {}
-    for project, events in checked.events.items():
-        current = ws.reader.states([project])[project] if project in known else None
-        logged = {e.id for e in ws.reader.events(project)} if project in known else set()
-        allowed = AUTHOR_TYPES.get(author[0], "") if author and author[1] == project else ""
-        fresh[project] = _check_events(project, events, current, logged, settings, allowed)
-    for path in checked.files:
-        if _project_of(path) not in checked.events:
-            raise BundleRefused(f"bundle file {path}: no event of the bundle's project "
-                                f"'{_project_of(path)}' came with it")
-    written = 0
-    for project, events in fresh.items():
-        if events:
-            files = {p: d for p, d in checked.files.items() if _project_of(p) == project}
-            written += len(ws.log.stage(project, [_as_new(e) for e in events], check=False,
-                                        files=files))
-    ws.log.commit()
-    total = sum(len(v) for v in checked.events.values())
-    return {"events": written, "already_applied": total - written,
-            "files": sum(1 for p in checked.files if fresh.get(_project_of(p)))}
-
-
-def _project_of(path: str) -> str:
+def project_of(path: str) -> str:
     return path.split("/")[1] if path.startswith("project/") else path.split("/")[2]
 
 
-def _as_new(event: Event) -> NewEvent:
-    return NewEvent(payload=event.payload, actor=event.actor, causation_id=event.causation_id,
-                    request_id=event.request_id, links=event.links, usage=event.usage,
-                    id=event.id, at=event.at)
-
-
-def _read(src: Path) -> _Checked:
+def read_bundle(src: Path) -> Bundle:
+    """Read a bundle, refusing it whole (BundleRefused) if any part breaks a rule of form."""
     manifest_path = src / MANIFEST
     if not manifest_path.is_file():
         raise BundleRefused(f"{src} holds no {MANIFEST}; name the folder a plan wrote")
@@ -139,7 +107,12 @@ def _read(src: Path) -> _Checked:
         raise BundleRefused(f"{MANIFEST}: 'paths' is not a list of paths")
     if len(paths) > MAX_PATHS:
         raise BundleRefused(f"bundle: {len(paths)} paths, over the limit of {MAX_PATHS}")
-    checked = _Checked()
+    base, worker = manifest.get("base"), manifest.get("worker", "")
+    if base is not None and not (isinstance(base, str) and _SHA_RE.match(base)):
+        raise BundleRefused(f"{MANIFEST}: 'base' is not a commit id")
+    if not isinstance(worker, str) or len(worker) > 100:
+        raise BundleRefused(f"{MANIFEST}: 'worker' is not a worker id")
+    checked = Bundle(src=src, base=base, worker=worker)
     total = 0
     per_type: dict[str, int] = {}
     tree = (src / "tree").resolve()
@@ -199,42 +172,3 @@ def _check_artifact(path: str) -> None:
             confine(parts[2], "", "/".join(parts[3:]))
     except PathRefused as exc:
         raise BundleRefused(f"bundle file {path!r}: {exc}") from None
-
-
-def _check_events(project: str, events: list[Event], current: ProjectState | None,
-                  logged: set[str], settings: FlowSettings, author_type: str = ""
-                  ) -> list[Event]:
-    """The bundle's events of one project that the log does not hold yet, each checked:
-    its causation is an event of the log whose reaction is pending, or an earlier event of
-    the bundle; and it folds into the state without a finding."""
-    state = copy.deepcopy(current) if current is not None else ProjectState(id=project)
-    pending = {r.key for r in pending_reactions(state, settings)}
-    reactions_seen: set[tuple[str, str]] = set()
-    ours: set[str] = set()
-    fresh: list[Event] = []
-    seq = state.last_seq
-    for event in sorted(events, key=lambda e: (e.seq, e.id)):
-        where = f"bundle event {event.id} ({event.type} by {event.actor})"
-        if event.id in logged:
-            ours.add(event.id)
-            continue  # applied before (an apply job run twice): nothing to do again
-        cause = event.causation_id or ""
-        if cause and cause not in ours:
-            key = (event.actor, cause)
-            if key not in pending and key not in reactions_seen:
-                raise BundleRefused(f"{where}: its causation {cause} is not a reaction the "
-                                    "current log is waiting for (done already, or never "
-                                    "called for)")
-            reactions_seen.add(key)
-        elif not cause and event.type == author_type and event.actor == "spec":
-            author_type = ""  # what the author asked for, once
-        elif not cause and event.type != "project.created":
-            raise BundleRefused(f"{where}: names no causation (only what the author asked "
-                                "this run for may)")
-        seq += 1
-        placed = event.model_copy(update={"seq": seq})
-        if not apply_event(state, placed):
-            raise BundleRefused(f"{where}: {state.findings[-1].reason}")
-        ours.add(event.id)
-        fresh.append(event)
-    return fresh

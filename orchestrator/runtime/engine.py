@@ -86,6 +86,9 @@ class Engine:
         self._committed: dict[tuple[str, str], str | None] = {}
         self.accepts: Callable[[Reaction], bool] = lambda _: True
         """Which agent work this worker takes (`orch dispatch --role/--squad`)."""
+        self.decides: Callable[[Reaction], bool] = lambda _: True
+        """Which decided reactions this worker writes: a plan job of one squad writes only
+        its squad's, so two plan jobs never decide the same reaction twice."""
         self.publish: Callable[[], None] | None = None
         """Shares what was committed through the remote (`orch dispatch`): claims are
         published, and re-checked against what came in, before any agent starts."""
@@ -180,7 +183,7 @@ class Engine:
         for _ in range(20):
             reactions = [r for r in pending_reactions(state, self._settings())
                          if (project, *r.key) not in self._failed]
-            decided = [r for r in reactions if not r.is_agent_work]
+            decided = [r for r in reactions if not r.is_agent_work and self.decides(r)]
             if not decided:
                 break
             events = [e for r in decided for e in r.events]

@@ -31,8 +31,9 @@ def claimed_specs(ws: Workspace) -> dict[str, str]:
     return {s.spec_path: p for p, s in ws.reader.states().items() if s.spec_path}
 
 
-def create_project(ws: Workspace, spec_path: str, text: str, commit: str) -> str:
-    project = _project_id(ws, spec_path)
+def create_project(ws: Workspace, spec_path: str, text: str, commit: str,
+                   project: str | None = None) -> str:
+    project = project or _project_id(ws, spec_path)
     title, author = spec_title_and_author(text)
     ws.log.append(project, [ev.NewEvent(
         payload=ev.ProjectCreated(spec_path=spec_path, spec_commit=commit, title=title,
@@ -71,19 +72,34 @@ def unclaimed_specs(ws: Workspace, config: Config) -> tuple[str | None, list[Spe
 
 
 def adopt_specs(ws: Workspace, config: Config,
-                echo: Callable[[str], None] = lambda _: None) -> list[str]:
-    """Committed specs under specs/ that no project claims yet become projects; a spec over
-    the size limit is named in one line and left alone."""
+                echo: Callable[[str], None] = lambda _: None,
+                only: str | None = None) -> list[str]:
+    """Committed specs under specs/ that no project claims yet become projects (only the one
+    that starts project `only`, when named); a spec over the size limit is named in one line
+    and left alone."""
     head, candidates = unclaimed_specs(ws, config)
     created = []
-    for c in candidates:
-        if c.skipped is not None or head is None:
+    for project, c in new_projects(ws, candidates).items():
+        if head is None or only is not None and project != only:
             continue
         if c.refused is not None:
             echo(f"Skipped: {c.refused}")
         else:
-            created.append(create_project(ws, c.path, c.text, head))
+            created.append(create_project(ws, c.path, c.text, head, project))
     return created
+
+
+def new_projects(ws: Workspace, candidates: list[SpecCandidate]) -> dict[str, SpecCandidate]:
+    """The project each spec that starts one would start, named as adopting them all in
+    order would name them (a plan job adopting one of them names it the same)."""
+    taken = set(ws.reader.projects())
+    found: dict[str, SpecCandidate] = {}
+    for c in candidates:
+        if c.skipped is None:
+            project = project_id_for(c.path, taken) if c.refused is None else c.path
+            taken.add(project)
+            found[project] = c
+    return found
 
 
 def submit(ws: Workspace, spec: str) -> tuple[str, bool]:

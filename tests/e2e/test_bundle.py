@@ -32,8 +32,10 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     git(origin, "commit", "-qm", "spec and config")
     plan = base / "plan"
     git(base, "clone", "-q", str(origin), str(plan))
-    out = run_orch(plan, "run", "--bundle", str(base / "out")).stdout
-    assert "Bundle:" in out
+    out = run_orch(plan, "dispatch", "--plan-only", "--out", str(base / "out")).stdout
+    assert "bundle:" in out
+    assert git(plan, "rev-parse", "HEAD") != git(origin, "rev-parse", "HEAD")  # committed here
+    assert git(plan, "rev-parse", "origin/HEAD") == git(origin, "rev-parse", "HEAD")  # only
     project = json.loads(run_orch(plan, "status", "--json").stdout)["projects"][0]["id"]
     return origin, base / "out", project
 
@@ -122,9 +124,10 @@ def test_an_event_whose_reaction_is_not_pending_is_refused(planned: tuple[Path, 
     text = (bundle / "tree" / reviewed).read_text().replace(old_id, new_id)
     replay = tmp_path / "replay"
     (replay / "tree").mkdir(parents=True)
-    (replay / "bundle.json").write_text(json.dumps({**manifest, "paths": []}))
+    head = git(target, "rev-parse", "HEAD").strip()  # planned from a log that has the review
+    (replay / "bundle.json").write_text(json.dumps({**manifest, "base": head, "paths": []}))
     _add(replay, reviewed.replace(old_id, new_id), text.encode())
-    _refused(target, replay, "is not a reaction the current log is waiting for")
+    _refused(target, replay, "is not a reaction the log was waiting for")
 
 
 def test_hostile_text_in_files_stays_text(planned: tuple[Path, Path, str],
