@@ -139,3 +139,57 @@ def test_hostile_text_in_files_stays_text(planned: tuple[Path, Path, str],
     target = clone(origin, tmp_path / "t")
     run_orch(target, "apply", str(mine))
     assert (target / "project" / project / "notes.md").read_bytes() == hostile
+
+
+def test_a_bundle_claiming_for_another_worker_is_refused(planned: tuple[Path, Path, str],
+                                                          tmp_path: Path) -> None:
+    origin, bundle, _ = planned
+    forged = _copy(bundle, tmp_path / "forged")
+    manifest = json.loads((forged / "bundle.json").read_text())
+    (forged / "bundle.json").write_text(json.dumps({**manifest, "worker": "w-0123456789abcdef"}))
+    _refused(clone(origin, tmp_path / "t"), forged, "forged claim")
+
+
+def test_a_result_under_a_claim_that_is_not_the_bundles_is_refused(
+    planned: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    origin, bundle, _ = planned
+    forged = _copy(bundle, tmp_path / "forged")
+    manifest = json.loads((forged / "bundle.json").read_text())
+    result = next(p for p in manifest["paths"] if p.endswith(".spec.reviewed.yaml"))
+    text = (forged / "tree" / result).read_text()
+    claim = text.split('"kind": "claim", "ref": "', 1)[1].split('"', 1)[0]
+    (forged / "tree" / result).write_text(text.replace(claim, "01JZZZZZZZZZZZZZZZZZZZZZZZ"))
+    _refused(clone(origin, tmp_path / "t"), forged, "forged claim: its claim")
+
+
+def test_work_done_elsewhere_since_a_plan_began_is_dropped_and_the_rest_applied(
+    tmp_path: Path,
+) -> None:
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    run_orch(origin, "init")
+    (origin / "specs" / "allotment.md").write_text(SPEC)
+    (origin / "specs" / "rota.md").write_text(SPEC.replace("Allotment rota", "Plot rota"))
+    (origin / ".orchestrator" / "config.yaml").write_text(CONFIG)
+    git(origin, "add", "-A")
+    git(origin, "commit", "-qm", "two specs")
+    lanes = json.loads(run_orch(clone(origin, tmp_path / "l"), "lanes", "--json").stdout)
+    assert [lane["lane"] for lane in lanes["include"]] == ["allotment", "rota"]
+    # One plan job of one lane, one of everything, from the same commit: both do allotment.
+    one, every = clone(origin, tmp_path / "one"), clone(origin, tmp_path / "every")
+    run_orch(one, "dispatch", "--plan-only", "--project", "allotment", "--out", "b1")
+    run_orch(every, "dispatch", "--plan-only", "--out", "b2")
+    target = clone(origin, tmp_path / "apply")
+    proc = run_orch(target, "apply", str(one / "b1"), str(every / "b2"), "--json")
+    done = json.loads(proc.stdout)
+    assert done["dropped"] and all(line.startswith("[allotment] ") for line in done["dropped"])
+    assert "project.created" in done["dropped"][0]
+    status = {p["id"]: p["status"] for p in
+              json.loads(run_orch(target, "status", "--json").stdout)["projects"]}
+    assert status == {"allotment": "completed", "rota": "completed"}
+    assert json.loads(run_orch(target, "verify", "--json").stdout)["ok"]
+    assert git(target, "status", "--porcelain", "--untracked-files=all") == ""
+    text = run_orch(clone(origin, tmp_path / "again"), "apply", str(one / "b1"),
+                    str(every / "b2")).stdout
+    assert "Dropped (done or claimed elsewhere since the plan): [allotment]" in text
