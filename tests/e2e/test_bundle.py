@@ -174,8 +174,12 @@ def test_work_done_elsewhere_since_a_plan_began_is_dropped_and_the_rest_applied(
     (origin / ".orchestrator" / "config.yaml").write_text(CONFIG)
     git(origin, "add", "-A")
     git(origin, "commit", "-qm", "two specs")
-    lanes = json.loads(run_orch(clone(origin, tmp_path / "l"), "lanes", "--json").stdout)
+    look = clone(origin, tmp_path / "l")
+    lanes = json.loads(run_orch(look, "lanes", "--json").stdout)
     assert [lane["lane"] for lane in lanes["include"]] == ["allotment", "rota"]
+    assert "next sweep: 2 lane(s)" in run_orch(look, "lanes", "--next-sweep", "3").stdout
+    capped = run_orch(look, "lanes", "--next-sweep", "48", check=False)
+    assert capped.returncode == 1 and "max_sweeps_per_day" in capped.stdout
     # One plan job of one lane, one of everything, from the same commit: both do allotment.
     one, every = clone(origin, tmp_path / "one"), clone(origin, tmp_path / "every")
     run_orch(one, "dispatch", "--plan-only", "--project", "allotment", "--out", "b1")
@@ -193,3 +197,29 @@ def test_work_done_elsewhere_since_a_plan_began_is_dropped_and_the_rest_applied(
     text = run_orch(clone(origin, tmp_path / "again"), "apply", str(one / "b1"),
                     str(every / "b2")).stdout
     assert "Dropped (done or claimed elsewhere since the plan): [allotment]" in text
+
+
+def test_a_plan_stopped_by_its_budget_loses_nothing_and_blocks_nobody(tmp_path: Path) -> None:
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    run_orch(origin, "init")
+    (origin / "specs" / "allotment.md").write_text(SPEC)
+    slow = CONFIG.replace("    seed: 11\n", "    seed: 11\n    latency_ms: 400\n")
+    (origin / ".orchestrator" / "config.yaml").write_text(slow)
+    git(origin, "add", "-A")
+    git(origin, "commit", "-qm", "spec")
+    first = clone(origin, tmp_path / "first")
+    done = json.loads(run_orch(first, "dispatch", "--plan-only", "--max-seconds", "1.5",
+                               "--out", "b", "--json").stdout)
+    assert done["stopped"] and done["in_flight"] >= 1  # claims of unfinished work left out
+    run_orch(origin, "apply", str(first / "b"))
+    assert json.loads(run_orch(origin, "status", "--json").stdout)["projects"][0][
+        "status"] != "completed"
+    second = clone(origin, tmp_path / "second")  # the next run: another worker, at once
+    again = json.loads(run_orch(second, "dispatch", "--plan-only", "--out", "b",
+                                "--json").stdout)
+    assert again["worker"] != done["worker"] and not again["stopped"]
+    run_orch(origin, "apply", str(second / "b"))
+    assert json.loads(run_orch(origin, "status", "--json").stdout)["projects"][0][
+        "status"] == "completed"
+    assert json.loads(run_orch(origin, "verify", "--json").stdout)["ok"]

@@ -8,11 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from orchestrator.agents.base import AgentContext
+from orchestrator.agents.team import perform
 from orchestrator.core.bundle_rules import RuleBroken, check_project, in_flight_claims
-from orchestrator.core.flow import FlowSettings
+from orchestrator.core.flow import FlowSettings, pending_reactions
 from orchestrator.core.fold import fold_project
 from orchestrator.core.lanes import Lane, next_sweep, plan_lanes
 from orchestrator.core.state import ProjectState
+from orchestrator.runtime.prompts import load_prompt
 from tests.unit.test_claims import claimed, created, make, reviewed
 
 SETTINGS = FlowSettings()
@@ -158,3 +161,30 @@ def test_the_next_sweep_is_started_while_work_is_left_up_to_the_daily_cap() -> N
     due, why = next_sweep(lanes, 48, 48)
     assert not due and "max_sweeps_per_day" in why
     assert next_sweep([], 0, 48) == (False, "no work is left that a new run could do")
+
+
+def test_lanes_split_a_project_by_squad_once_only_squads_have_work() -> None:
+    from tests.unit.test_flow import MemoryRun, config
+
+    run = MemoryRun(config())
+    settings = FlowSettings(worker="w")
+    splits = 0
+    for _ in range(2000):
+        reactions = pending_reactions(run.state, settings)
+        if not reactions:
+            break
+        lanes = plan_lanes({"p": run.state}, settings)
+        squads = {r.squad for r in reactions}
+        if len(lanes) > 1:
+            splits += 1
+            assert "" not in squads and [lane.squad for lane in lanes] == sorted(squads)
+        else:
+            assert lanes == [Lane("p")]
+        r = reactions[0]
+        ctx = AgentContext(project="task-tracker", state=run.state, config=run.config,
+                           provider=run.provider, read_text=run.files.get, prompt=load_prompt)
+        out = perform(ctx, r)
+        run.files.update({k: v.decode() for k, v in out.files.items()})
+        run.append(out.events)
+    assert run.state.status.value == "completed"
+    assert splits > 0  # the example's squads were planned in parallel at some point
