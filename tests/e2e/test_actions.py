@@ -27,7 +27,7 @@ PINNED = {
     "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093": "download-artifact",
 }
 SPEC = """\
-# Seed library $(touch {canary}) `touch {canary}` "; touch {canary}; echo "
+# Seed library ${{{{ secrets.X }}}} $(touch {canary}) `touch {canary}` "; touch {canary}; echo "
 
 Neighbours lend each other seeds.
 
@@ -132,6 +132,10 @@ def test_committed_specs_become_completed_projects_through_the_workflow(
     assert json.loads(run_orch(check, "verify", "--json").stdout)["ok"]
     assert "```mermaid\ngantt" in proc.stdout  # the job summary carries the report
     assert not canary.exists()  # the spec's title reached no shell
+    title = json.loads(run_orch(check, "status", "seeds", "--json").stdout)["projects"][0][
+        "title"]
+    assert f"$(touch {canary})" in title and "${{ secrets.X }}" in title  # kept as text
+    assert "## Seed library ${{ secrets.X }} $(touch" in proc.stdout  # the summary shows it, unevaluated
     assert "no next sweep: no work is left" in proc.stdout  # the chain ends by itself
 
     # The author accepts through a manual run; its inputs reach the shell only through env.
