@@ -23,6 +23,7 @@ from orchestrator.core.config import Config
 from orchestrator.core.events import Event
 from orchestrator.core.flow import FlowSettings, Reaction
 from orchestrator.core.lanes import Lane, plan_lanes
+from orchestrator.errors import UsageError
 from orchestrator.runtime.bundle import export_bundle
 from orchestrator.runtime.engine import Engine
 from orchestrator.runtime.projects import adopt_specs, new_projects, unclaimed_specs
@@ -60,6 +61,8 @@ def plan(ws: Workspace, out: Path, *, max_seconds: float | None = None,
          echo: Callable[[str], None] = print) -> PlanReport:
     """Work the lane (one project, one squad of it, or everything) until idle or out of
     time, committing in this clone only; then write what it did as a bundle at out."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"{out} is not an empty folder; name a new folder for the bundle")
     config = load_config(ws.root)
     ws.repo.verify = config.git.verify
     ws.repo.preflight()
