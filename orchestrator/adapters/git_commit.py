@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.adapters.git_cmd import GitRunner, first_line
-from orchestrator.adapters.git_lock import IndexLock, StaleLockError, is_stale
+from orchestrator.adapters.git_lock import (
+    IndexLock,
+    StaleLockError,
+    is_stale,
+    lock_owner,
+    wait_for_orphans,
+)
 from orchestrator.errors import ConcurrentUpdateError, GitError
 
 ZERO = "0" * 40
@@ -490,6 +496,14 @@ class IndexCommitter:
         """Undo or finish the commit of an orch process that died holding the index lock."""
         if not is_stale(self.lock.path):
             return
+        owner = lock_owner(self.lock.path)
+        if owner is not None:
+            wait_for_orphans(owner)
+        # The private indexes are orch's alone, and their owner is dead: a lock a killed git
+        # command left on one would fail every later commit.
+        for private in (self.next_index, self.commit_index):
+            with contextlib.suppress(FileNotFoundError):
+                private.with_name(private.name + ".lock").unlink()
         try:
             record = json.loads(self.journal.read_text())
         except (OSError, ValueError):
