@@ -3,9 +3,8 @@ checks of its form (paths, sizes, counts, event files) that `orch apply` makes b
 checks the events against the log (runtime/bundle_apply.py).
 
 A bundle is a folder: `bundle.json` (format, the commits it was planned between, the
-worker whose claims it carries, and the list of paths) and `tree/<path>` with each file's bytes. Event files keep their names from
-the plan; apply gives them the next seqs of the current log, and keeps their ids, so what a
-later event of the bundle names as its causation still resolves.
+worker whose claims it carries, and the list of paths) and `tree/<path>` with each file's
+bytes. Event files keep their names from the plan.
 """
 
 from __future__ import annotations
