@@ -86,6 +86,8 @@ def main() -> None:
                          "wall_s": round(time.monotonic() - t0, 1), "projects": statuses})
             print(f"run {len(runs)} ({event}): {'ok' if proc.returncode == 0 else 'FAILED'}, "
                   f"lanes {lanes}, {runs[-1]['wall_s']} s, projects {statuses}", flush=True)
+            if proc.returncode != 0:
+                print(proc.stdout[-6000:] + proc.stderr[-2000:])
             dispatches = tmp / "artifacts" / "dispatches"
             if proc.returncode != 0 or not dispatches.exists():
                 break

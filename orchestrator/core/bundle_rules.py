@@ -13,7 +13,7 @@ what another worker did or claimed since the plan began is dropped, with what de
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from orchestrator.core import events as ev
 from orchestrator.core.claims import claim_link
@@ -65,14 +65,30 @@ def check_project(events: list[ev.Event], base: ProjectState, current: ProjectSt
     one. author_type is the one event type that may name no causation (what the spec's
     author asked this run for), or ''."""
     ordered = sorted(events, key=lambda e: (e.seq, e.id))
+    settings = replace(settings, worker=worker)  # the work the plan's own claims hold
     _check_at_base(ordered, base, settings, worker, author_type)
     return _keep_against_now(ordered, current, logged, settings)
+
+
+class _Pending:
+    """The reactions a state is waiting for, computed again only when one is not found: an
+    event of a log may become a reaction's causation through later events (a parent task's
+    last event, once the bundle's subtasks pass)."""
+
+    def __init__(self, state: ProjectState, settings: FlowSettings) -> None:
+        self.state, self.settings = state, settings
+        self.keys = {r.key for r in pending_reactions(state, settings)}
+
+    def __contains__(self, key: object) -> bool:
+        if key not in self.keys:
+            self.keys = {r.key for r in pending_reactions(self.state, self.settings)}
+        return key in self.keys
 
 
 def _check_at_base(events: list[ev.Event], base: ProjectState, settings: FlowSettings,
                    worker: str, author_type: str) -> None:
     state = copy.deepcopy(base)
-    pending = {r.key for r in pending_reactions(state, settings)}
+    pending = _Pending(state, settings)
     seen: set[tuple[str, str]] = set()
     ours: set[str] = set()
     takeovers: set[str] = set()
@@ -84,7 +100,7 @@ def _check_at_base(events: list[ev.Event], base: ProjectState, settings: FlowSet
             key = reaction_key(event)
             if cause in takeovers:
                 pass  # the alert that a stale claim was taken over names that claim
-            elif key not in pending and key not in seen:
+            elif key not in seen and key not in pending:
                 raise RuleBroken(f"{at}: its causation {cause} is not a reaction the log was "
                                  "waiting for when the plan began (done already, or never "
                                  "called for)")
@@ -125,7 +141,7 @@ def _keep_against_now(events: list[ev.Event], current: ProjectState, logged: set
                       settings: FlowSettings) -> ProjectVerdict:
     verdict = ProjectVerdict()
     state = copy.deepcopy(current)
-    pending = {r.key for r in pending_reactions(state, settings)}
+    pending = _Pending(state, settings)
     seen: set[tuple[str, str]] = set()
     ours: set[str] = set()
     dropped: set[str] = set()
@@ -140,8 +156,8 @@ def _keep_against_now(events: list[ev.Event], current: ProjectState, logged: set
         reason = ""
         if cause in dropped or ref in dropped:
             reason = f"it answers {cause if cause in dropped else ref}, which was dropped"
-        elif cause and cause not in ours and reaction_key(event) not in pending \
-                and reaction_key(event) not in seen and cause not in state.claim_keys:
+        elif cause and cause not in ours and reaction_key(event) not in seen \
+                and cause not in state.claim_keys and reaction_key(event) not in pending:
             reason = "another worker did this reaction since the plan began"
         else:
             seen.add(reaction_key(event))

@@ -48,9 +48,12 @@ def apply_bundles(ws: Workspace, sources: list[Path], config: Config,
     author is (command, project) of what the spec's author asked this run for: the one
     event that may name no causation (a plan job cannot forge an acceptance)."""
     bundles = [read_bundle(src) for src in sources]
+    from orchestrator.adapters.clock import utcnow
+
+    # now: a lease a plan took over must have run out by the apply's clock, not the plan's.
     settings = FlowSettings(max_review_rounds=config.max_review_rounds,
                             max_qa_rework=config.max_qa_rework, loop_guard=config.loop_guard,
-                            max_failures=config.max_failures)
+                            max_failures=config.max_failures, now=utcnow())
     known = set(ws.reader.projects())
     current: dict[str, ProjectState] = {}
     logged: dict[str, set[str]] = {}

@@ -10,6 +10,7 @@ import pytest
 
 from orchestrator.agents.base import AgentContext
 from orchestrator.agents.team import perform
+from orchestrator.core import events as ev
 from orchestrator.core.bundle_rules import RuleBroken, check_project, in_flight_claims
 from orchestrator.core.flow import FlowSettings, pending_reactions
 from orchestrator.core.fold import fold_project
@@ -163,12 +164,15 @@ def test_the_next_sweep_is_started_while_work_is_left_up_to_the_daily_cap() -> N
     assert next_sweep([], 0, 48) == (False, "no work is left that a new run could do")
 
 
-def test_lanes_split_a_project_by_squad_once_only_squads_have_work() -> None:
+def _example_run() -> tuple[list[list[Lane]], list[ev.Event], list[int]]:
+    """The example project run in memory one reaction at a time: the lanes before each
+    step, the log, and where each reaction's events begin (a plan commits them together)."""
     from tests.unit.test_flow import MemoryRun, config
 
     run = MemoryRun(config())
     settings = FlowSettings(worker="w")
-    splits = 0
+    lanes_seen: list[list[Lane]] = []
+    starts: list[int] = []
     for _ in range(2000):
         reactions = pending_reactions(run.state, settings)
         if not reactions:
@@ -176,15 +180,33 @@ def test_lanes_split_a_project_by_squad_once_only_squads_have_work() -> None:
         lanes = plan_lanes({"p": run.state}, settings)
         squads = {r.squad for r in reactions}
         if len(lanes) > 1:
-            splits += 1
             assert "" not in squads and [lane.squad for lane in lanes] == sorted(squads)
         else:
             assert lanes == [Lane("p")]
-        r = reactions[0]
+        lanes_seen.append(lanes)
         ctx = AgentContext(project="task-tracker", state=run.state, config=run.config,
                            provider=run.provider, read_text=run.files.get, prompt=load_prompt)
-        out = perform(ctx, r)
+        out = perform(ctx, reactions[0])
         run.files.update({k: v.decode() for k, v in out.files.items()})
+        starts.append(len(run.log))
         run.append(out.events)
     assert run.state.status.value == "completed"
-    assert splits > 0  # the example's squads were planned in parallel at some point
+    return lanes_seen, run.log, starts
+
+
+def test_lanes_split_a_project_by_squad_once_only_squads_have_work() -> None:
+    lanes_seen, _, _ = _example_run()
+    assert any(len(lanes) > 1 for lanes in lanes_seen)  # its squads planned in parallel
+
+
+def test_any_tail_of_a_real_log_planned_from_its_head_is_kept_whole() -> None:
+    """Cut the example's whole log between any two reactions: what follows, as a bundle
+    planned from the log before the cut, is legitimate, including reactions whose causation
+    is a logged event that only the bundle's own events made pending (a parent task
+    consolidated once the bundle's subtasks passed)."""
+    _, log, starts = _example_run()
+    assert any(e.type == "task.completed" and e.actor.startswith("pm.") for e in log)
+    for cut in starts[1:]:
+        base = fold_project("p", log[:cut])
+        verdict = check_project(log[cut:], base, base, set(), SETTINGS, "")
+        assert verdict.dropped == [] and len(verdict.kept) == len(log) - cut, cut
