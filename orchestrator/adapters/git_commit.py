@@ -472,6 +472,10 @@ class IndexCommitter:
             check_path(path)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         index = self.state_dir / f"index.branch.{os.getpid()}.{threading.get_ident()}"
+        # The name is this live thread's: whatever holds it now was left by a dead process.
+        for leftover in (index, index.with_name(index.name + ".lock")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
         try:
             self.runner.run(["read-tree", base_tree], index=index)
             self._update_index(index, self._entries(files, autocrlf))
