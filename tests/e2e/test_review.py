@@ -110,3 +110,38 @@ def test_human_review_stops_rejects_one_approves_all_and_leaves_no_branch(
     assert sum(f"{rejected} attempt" in s for s in subjects) == 2
     assert run_orch(repo, "verify").returncode == 0
     assert "Nothing waits" in run_orch(repo, "review").stdout
+
+
+def test_a_conflict_with_main_goes_back_as_rework_and_keeps_both_sides(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    run_orch(repo, "init")
+    (repo / ".orchestrator" / "config.yaml").write_text(
+        "max_decomposition_depth: 0\nreview: {mode: human}\nllm:\n  provider: offline\n")
+    (repo / "specs" / "vents.md").write_text(
+        "# Vents\n\n## Backend\n\n- FR-1: The backend stores each vent with its name.\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "spec")
+    run_orch(repo, "run")
+    (item,) = json.loads(run_orch(repo, "review", "--json").stdout)["waiting"]
+    path = next(p for p in item["files"] if "/tests/" not in p)
+    # a person writes the same file on main meanwhile
+    (repo / path).parent.mkdir(parents=True, exist_ok=True)
+    (repo / path).write_text("# Kept by the person: vents close at night.\n")
+    git(repo, "add", path)
+    git(repo, "commit", "-qm", "a person's note")
+
+    out = run_orch(repo, "approve", "vents", item["task"]).stdout
+    assert "conflicts" in out and path in out
+    assert (repo / path).read_text() == "# Kept by the person: vents close at night.\n"
+    (conflict,) = events(repo, "merge.conflicted")
+    assert conflict["payload"]["paths"] == [path]
+    run_orch(repo, "run")
+    (again,) = json.loads(run_orch(repo, "review", "--json").stdout)["waiting"]
+    assert again["attempt"] == 2
+    run_orch(repo, "approve", "vents", item["task"])
+    assert "vents: completed" in run_orch(repo, "run").stdout
+    merged = (repo / path).read_text()
+    assert merged.startswith("# Kept by the person: vents close at night.\n")
+    assert "FR-1" in merged  # and the task's own code, after it
+    assert git(repo, "branch", "--list", "orch/*") == ""
