@@ -44,6 +44,17 @@ class MergeCheck:
 
 
 @dataclass(frozen=True)
+class MergePlan:
+    """A merge worked out in memory: on ours, what theirs brings (path -> merged bytes, None
+    for a deletion), or the paths where it conflicts."""
+
+    ours: str
+    theirs: str
+    conflicts: tuple[str, ...]
+    changes: Mapping[str, bytes | None]
+
+
+@dataclass(frozen=True)
 class DiffStat:
     files: tuple[str, ...]
     added: int
@@ -156,30 +167,45 @@ class Branches:
                     f"({first_line(proc.stderr)}); retry")
         raise AssertionError("unreachable")
 
-    def merge_into_current(self, theirs: str, files: Mapping[str, bytes | None],
+    def plan_merge(self, ours: str, theirs: str) -> MergePlan:
+        """What merging theirs into ours would change (the files, with their merged bytes),
+        or the conflicting paths; nothing moves."""
+        check = self.check_merge(ours, theirs)
+        changes = self._repo.changed_files(ours, check.tree) if check.clean else {}
+        return MergePlan(ours=ours, theirs=theirs, conflicts=check.conflicts, changes=changes)
+
+    def merge_into_current(self, plan: MergePlan | str, files: Mapping[str, bytes | None],
                            message: str) -> str:
-        """Merge commit of theirs into the checked-out branch, with files (orch's events)
-        in the same commit; MergeConflictError names the paths when it cannot be clean.
+        """Merge commit of plan.theirs into the checked-out branch, with files (orch's
+        events) in the same commit; MergeConflictError names the paths when it cannot be
+        clean. A plan made on another commit than the branch's is made again.
 
         Through the index-first committer: the person's index and work tree get the merged
         files only, hooks run, the commit is signed when asked."""
+        theirs = plan if isinstance(plan, str) else plan.theirs
         for attempt in range(5):
             ours = self._repo.head()
             if ours is None:
                 raise GitError("the branch has no commit to merge into; commit first")
-            check = self.check_merge(ours, theirs)
-            if not check.clean:
+            if isinstance(plan, str) or plan.ours != ours:
+                plan = self.plan_merge(ours, theirs)
+            if plan.conflicts:
                 raise MergeConflictError(
-                    f"{theirs[:12]} conflicts with {ours[:12]} in " + ", ".join(check.conflicts),
-                    check.conflicts)
-            merged = self._repo.changed_files(ours, check.tree)
+                    f"{theirs[:12]} conflicts with {ours[:12]} in " + ", ".join(plan.conflicts),
+                    plan.conflicts)
             try:
-                return self._repo.commit_files({**merged, **files}, message,
+                return self._repo.commit_files({**plan.changes, **files}, message,
                                                expected_head=ours, merge_parents=(theirs,))
             except ConcurrentUpdateError:
                 if attempt == 4:
                     raise
         raise AssertionError("unreachable")
+
+    def delete_merged(self, name: str, expected: str) -> bool:
+        """Delete a branch orch has just merged (so every commit of it is held) if it is
+        still at expected."""
+        proc = self._runner.run_status(["update-ref", "-d", branch_ref(name), expected])
+        return proc.returncode == 0
 
     def delete(self, name: str, expected: str) -> bool:
         """Delete the branch if it is at expected and merged into the checked-out branch;

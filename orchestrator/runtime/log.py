@@ -14,6 +14,7 @@ from orchestrator.adapters.clock import new_ulid, utcnow
 from orchestrator.adapters.eventfiles import EVENTS_DIR, FILE_NAME_RE
 from orchestrator.adapters.eventparse import event_path, serialize
 from orchestrator.adapters.git import GitRepo
+from orchestrator.adapters.git_branch import MergePlan
 from orchestrator.core.events import Event, NewEvent
 from orchestrator.core.fold import apply_event
 from orchestrator.core.state import ProjectState
@@ -28,7 +29,7 @@ class _Batch:
     events: list[Event]
     files: dict[str, bytes]
     subject: str | None
-    merge: str | None = None
+    merge: MergePlan | None = None
 
 
 def _commit_groups(staged: list[_Batch]) -> list[list[_Batch]]:
@@ -70,7 +71,7 @@ class EventLog:
         files: Mapping[str, bytes] | None = None,
         check: bool = True,
         subject: str | None = None,
-        merge: str | None = None,
+        merge: MergePlan | None = None,
     ) -> list[Event]:
         """Write events of one project (and files under project/) in one commit."""
         with self._lock:
@@ -87,14 +88,14 @@ class EventLog:
         files: Mapping[str, bytes] | None = None,
         check: bool = True,
         subject: str | None = None,
-        merge: str | None = None,
+        merge: MergePlan | None = None,
     ) -> list[Event]:
         """Give a batch ids, seqs and times and fold it into the in-memory state.
 
         With `check`, a batch with an event the fold would keep out is refused whole, with
         the reason: what was staged before it is committed, and the project re-read.
-        With `merge` (a commit), the batch is committed alone, as the merge of that commit
-        into the branch (a task's branch landing with the event that says so).
+        With `merge` (a plan of merging a commit), the batch is committed alone, as that
+        merge into the branch (a task's branch landing with the event that says so).
         """
         if not new_events:
             return []
@@ -198,7 +199,7 @@ class EventLog:
                 raise error
 
     def _write(self, blobs: dict[str, bytes], message: str, projects: set[str],
-               merge: str | None = None) -> None:
+               merge: MergePlan | None = None) -> None:
         """One commit. The branch moving under us (a person committing meanwhile) is retried
         on the new head: our files are new paths. After a failure nothing queued behind it is
         written: later batches build on this one, and a log with a hole in it is worse than

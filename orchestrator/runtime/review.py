@@ -138,23 +138,23 @@ def merge_task(ws: Workspace, state: ProjectState, t: Task, actor: str, causatio
     before = list(first or [])
     ws.log.commit()  # what is staged lands first: the merge is checked against it
     main = ws.repo.head() or ""
-    check = ws.repo.branches.check_merge(main, head)
-    if check.clean:
-        stat = ws.repo.branches.stat(main, head)
+    plan = ws.repo.branches.plan_merge(main, head)
+    conflicts = plan.conflicts
+    if not conflicts:
         merged = _new(state, actor, causation,
                       rv.TaskMerged(task_id=t.id, branch=t.branch, head=head,
-                                    files=list(stat.files)))
+                                    files=sorted(plan.changes)))
         try:
-            events = ws.log.append(state.id, [*before, merged], merge=head)
+            events = ws.log.append(state.id, [*before, merged], merge=plan)
         except MergeConflictError as exc:  # the main branch moved in between
-            check = type(check)(tree=check.tree, conflicts=exc.paths)
+            conflicts = exc.paths
         else:
-            return Decision(events=events, merged=True,
-                            branch_deleted=_clean_up(ws, t, host_merged=False))
+            deleted = ws.repo.branches.delete_merged(t.branch, head)
+            return Decision(events=events, merged=True, branch_deleted=deleted)
     conflicted = _new(state, actor, causation, rv.MergeConflicted(
-        task_id=t.id, branch=t.branch, head=head, main=main, paths=list(check.conflicts)))
+        task_id=t.id, branch=t.branch, head=head, main=main, paths=list(conflicts)))
     return Decision(events=ws.log.append(state.id, [*before, conflicted]),
-                    conflicts=check.conflicts)
+                    conflicts=conflicts)
 
 
 def request_review(ws: Workspace, state: ProjectState, t: Task, actor: str,
