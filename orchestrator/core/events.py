@@ -421,6 +421,10 @@ class ReactionRetried(Payload):
     reactions: list[str] = []
 
 
+# The code host's review event lives in its own module; importing it here registers it with
+# every reader of this one.
+from orchestrator.core import pull_events as _pull_events  # noqa: E402, F401
+
 SOURCE_EVENT_TYPES: tuple[str, ...] = (
     "cto.engineer.request",
     "engineer.cto.response",

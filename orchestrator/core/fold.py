@@ -491,3 +491,6 @@ def _(p: ev.ProjectCancelled, e: ev.Event, s: ProjectState) -> None:
              f"project is {s.status.value}")
     s.status, s.cancel_reason = ProjectStatus.CANCELLED, p.reason
     s.notices.append(Notice(event_id=e.id, kind="cancelled", message=p.reason, at=_at(e)))
+
+
+from orchestrator.core import fold_pulls as _fold_pulls  # noqa: E402, F401

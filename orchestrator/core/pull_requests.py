@@ -185,3 +185,36 @@ def pull_body(brief: str, events_url: str, project: str, task: str) -> str:
             f"(or `orch log {project}`). Approve or merge to accept it; \"Request changes\" "
             "sends it back to its Dev with every comment of that review; closing it unmerged "
             "ends the task.\n")
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What a webhook payload asks of a sync: the one pull request it is about (None: every
+    one), or why it is ignored."""
+
+    pull: int | None = None
+    ignored: str = ""
+
+
+def trigger_of(payload: dict[str, object], own_login: str = "") -> Trigger:
+    """A `pull_request` / `pull_request_review` payload narrows the sync to its pull request;
+    one sent by a bot or by orch itself is ignored whole (so bots never loop); any other
+    event (push, schedule, dispatch) syncs everything."""
+    pull = payload.get("pull_request")
+    if not isinstance(pull, dict):
+        return Trigger()
+    number = pull.get("number")
+    head = pull.get("head")
+    ref = head.get("ref") if isinstance(head, dict) else None
+    if not isinstance(number, int) or not isinstance(ref, str):
+        return Trigger(ignored="the payload names no pull request number and head branch")
+    if not ref.startswith("orch/"):
+        return Trigger(ignored=f"#{number} ({ref}) is not an orch task branch")
+    for key in ("sender", "review"):
+        actor = payload.get(key)
+        user = actor.get("user") if key == "review" and isinstance(actor, dict) else actor
+        if isinstance(user, dict) and isinstance(user.get("login"), str):
+            person = Person(user["login"], str(user.get("type") or "User"))
+            if is_bot(person) or (own_login and person.login.lower() == own_login.lower()):
+                return Trigger(ignored=f"#{number}: sent by {person.login}, a bot or orch")
+    return Trigger(pull=number)

@@ -1,0 +1,206 @@
+"""Review through GitHub pull requests (review.host: github): one draft pull request per task
+waiting for review, QA's report as a COMMENT review, and people's merges, approvals, change
+requests and closes brought into the log. Every run reconciles: it reads the pull requests
+and the log, and does what is missing, so a dropped webhook loses nothing."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from orchestrator.adapters.github import GitHubHost
+from orchestrator.core import events as ev
+from orchestrator.core import pull_events as pe
+from orchestrator.core import pull_requests as pr
+from orchestrator.core import review_events as rv
+from orchestrator.core.config import Config
+from orchestrator.core.state import ProjectState, Task, TaskStatus
+from orchestrator.errors import GitError
+from orchestrator.runtime.workspace import Workspace
+
+BRANCH_PREFIX = "orch/"
+_REVIEW_ID = re.compile(r"#pullrequestreview-(\d+)$")
+
+
+@dataclass
+class SyncReport:
+    """What one sync did, one line each, for the person reading the job's log."""
+
+    opened: list[str] = field(default_factory=list)
+    commented: list[str] = field(default_factory=list)
+    recorded: list[str] = field(default_factory=list)
+    queued: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    pushed: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return [*self.ignored, *self.pushed, *self.opened, *self.commented, *self.recorded,
+                *self.queued]
+
+
+def task_of_branch(branch: str) -> tuple[str, str] | None:
+    """`orch/<project>/<task>` -> (project, task); None for any other branch."""
+    parts = branch.split("/")
+    if len(parts) != 3 or parts[0] != BRANCH_PREFIX.rstrip("/") or not all(parts[1:]):
+        return None
+    return parts[1], parts[2]
+
+
+def seen_reviews(events: list[ev.Event]) -> set[int]:
+    """Review ids already recorded: a review becomes an event once, however many runs."""
+    out = set()
+    for e in events:
+        if isinstance(e.payload, rv.ReviewApproved | rv.ReviewRejected) and (
+                e.payload.source == "github"):
+            match = _REVIEW_ID.search(e.payload.ref)
+            if match:
+                out.add(int(match.group(1)))
+    return out
+
+
+def sync(ws: Workspace, host: GitHubHost, config: Config, *, only_pull: int | None = None,
+         remote: str | None = None) -> SyncReport:
+    """One pass over every project (or the one pull request a webhook named)."""
+    report = SyncReport()
+    own = host.own_login()
+    open_pulls = host.pulls(state="open")
+    for project, state in ws.reader.states().items():
+        events = ws.reader.events(project)
+        waiting = [t for t in state.tasks.values()
+                   if t.status == TaskStatus.IN_REVIEW and t.review_event
+                   and not t.approved_event]
+        if not waiting:
+            continue
+        by_id = {e.id: e for e in events}
+        seen = seen_reviews(events)
+        for task in waiting:
+            known = state.pulls.get(task.id)
+            if known is None or (only_pull is not None and known["number"] != only_pull):
+                continue
+            since = by_id[task.review_event].at if task.review_event in by_id else None
+            _ingest(ws, host, own, project, task, int(known["number"]), since, seen, report)
+        if only_pull is not None:
+            continue
+        state = ws.reader.states([project])[project]
+        _open_pulls(ws, host, config, project, state, open_pulls, remote, report)
+    return report
+
+
+def _ingest(ws: Workspace, host: GitHubHost, own: str, project: str, task: Task, number: int,
+            since: datetime | None, seen: set[int], report: SyncReport) -> None:
+    pull = host.pull(number)
+    reviews = host.reviews(number) if pull.state == "open" else []
+    permissions = {r.author.login: host.permission(r.author.login) for r in reviews
+                   if r.state in ("APPROVED", "CHANGES_REQUESTED")
+                   and pr.needs_permission_check(r.author, own)}
+
+    def counts(person: pr.Person) -> bool:
+        return pr.trusted(person, own, permissions.get(person.login))
+
+    for r in reviews:
+        if r.state in ("APPROVED", "CHANGES_REQUESTED") and not counts(r.author) and (
+                r.id not in seen):
+            why = ("a bot" if pr.is_bot(r.author) else "orch itself"
+                   if not pr.needs_permission_check(r.author, own)
+                   else f"no write access ({permissions.get(r.author.login)})")
+            report.ignored.append(f"{project}/{task.id}: review {r.id} by {r.author.login} "
+                                  f"ignored: {why}")
+    decision = pr.decide(pull, reviews, counts, since, seen)
+    if decision is None:
+        return
+    payload: ev.Payload
+    if isinstance(decision, pr.Approve):
+        payload = rv.ReviewApproved(
+            task_id=task.id, by=decision.by[:200], source="github", ref=decision.url[:500],
+            merged=decision.merged,
+            note=f"merged on GitHub ({pull.url})" if decision.merged else "")
+        what = "merged" if decision.merged else "approved"
+    elif isinstance(decision, pr.Reject):
+        payload = rv.ReviewRejected(task_id=task.id, by=decision.by[:200],
+                                    findings=list(decision.findings), source="github",
+                                    ref=decision.url[:500])
+        what = f"changes requested ({len(decision.findings)} findings)"
+    else:
+        payload = rv.ReviewAbandoned(task_id=task.id, source="github", ref=decision.url[:500],
+                                     reason=f"pull request #{number} closed without a merge")
+        what = "closed unmerged: abandoned"
+    ws.log.append(project, [ev.NewEvent(payload=payload, actor="spec",
+                                        causation_id=task.review_event,
+                                        links=(ev.Link(kind="pr", ref=pull.url[:500]),))])
+    report.recorded.append(f"{project}/{task.id}: #{number} {what}")
+
+
+def _open_pulls(ws: Workspace, host: GitHubHost, config: Config, project: str,
+                state: ProjectState, open_pulls: list[pr.PullState], remote: str | None,
+                report: SyncReport) -> None:
+    waiting = sorted((t for t in state.tasks.values()
+                      if t.status == TaskStatus.IN_REVIEW and t.review_event
+                      and not t.approved_event),
+                     key=lambda t: t.review_event)  # ULIDs: the order they started waiting
+    mine = [p for p in open_pulls if p.head.startswith(f"{BRANCH_PREFIX}{project}/")]
+    open_heads = {p.head: p for p in mine}
+    with_pull = {t.id for t in waiting if t.id in state.pulls}
+    plan = pr.plan_openings([t.id for t in waiting], with_pull, len(mine),
+                            config.review.max_open_prs)
+    base = ws.repo.branch()
+    for task in waiting:
+        branch = task.branch or f"{BRANCH_PREFIX}{project}/{task.id}"
+        if task.id in plan.queued:
+            report.queued.append(f"{project}/{task.id}: queued (the project has "
+                                 f"{len(mine)} open pull requests, the cap is "
+                                 f"{config.review.max_open_prs})")
+            continue
+        if remote is not None and _push(ws, remote, branch):
+            report.pushed.append(f"{project}/{task.id}: {branch} is on {remote}")
+        if task.id in plan.open_now:
+            pull = open_heads.get(branch)
+            reused = pull is not None
+            if pull is None:
+                title = f"[orch] {project}/{task.id}: {task.title}"[:250]
+                events_url = f"{host.html_url}/tree/{base}/.orchestrator/events/{project}"
+                pull = host.open_draft(branch, base, title,
+                                       pr.pull_body(task.brief, events_url, project, task.id))
+                mine.append(pull)
+            ws.log.append(project, [ev.NewEvent(
+                payload=pe.PullOpened(task_id=task.id, number=pull.number, url=pull.url[:500],
+                                      branch=branch, reused=reused),
+                actor="monitor", causation_id=task.review_event,
+                links=(ev.Link(kind="pr", ref=pull.url[:500]),))])
+            report.opened.append(f"{project}/{task.id}: #{pull.number} {pull.url}"
+                                 + (" (reused)" if reused else ""))
+            number = pull.number
+        elif task.id in state.pulls:
+            number = int(state.pulls[task.id]["number"])
+        else:
+            continue
+        _comment_qa(ws, host, project, task, number, report)
+
+
+def _comment_qa(ws: Workspace, host: GitHubHost, project: str, task: Task, number: int,
+                report: SyncReport) -> None:
+    """QA's latest report on the task as a COMMENT review, once (the marker says so)."""
+    qa = next((e for e in reversed(ws.reader.events(project))
+               if isinstance(e.payload, ev.QaPassed | ev.QaFailed)
+               and e.payload.task_id == task.id), None)
+    if qa is None:
+        return
+    marker = pr.QA_MARKER.format(qa_event=qa.id)
+    if any(marker in r.body for r in host.reviews(number)):
+        return
+    verdict = "passed" if isinstance(qa.payload, ev.QaPassed) else "failed"
+    checks = "\n".join(f"- {c.name}: {c.status}" + (f" (`{c.command}`)" if c.command else "")
+                       for c in qa.payload.checks)
+    body = qa.payload.report + (f"\n\nChecks:\n{checks}" if checks else "")
+    host.comment_review(number, pr.qa_comment(verdict, body, qa.id))
+    report.commented.append(f"{project}/{task.id}: QA's report posted on #{number}")
+
+
+def _push(ws: Workspace, remote: str, branch: str) -> bool:
+    """Put the task's branch on the remote (its pull request needs it there); False when this
+    clone does not have it (then the remote's copy, if any, is what the pull request shows)."""
+    try:
+        ws.repo.resolve(f"refs/heads/{branch}")
+    except GitError:
+        return False
+    return ws.repo.push_branch(remote, branch).accepted
