@@ -18,6 +18,7 @@ import git as gitpython
 from gitdb import IStream
 from gitdb.db import LooseObjectDB
 
+from orchestrator.adapters.git_branch import Branches
 from orchestrator.adapters.git_cmd import GitRunner, first_line
 from orchestrator.adapters.git_commit import (
     EMPTY_TREE,
@@ -216,8 +217,10 @@ class GitRepo:
         message: str,
         *,
         expected_head: str | None | _Unset = UNSET,
+        merge_parents: tuple[str, ...] = (),
     ) -> str:
         """Commit these files (None deletes) on the current branch; return the new commit's sha.
+        With merge_parents it is a merge commit of those too (files: what the merge changes).
 
         As `git commit` does: under git's index lock, the index and work tree first, then the
         branch by compare-and-swap (against expected_head when given), then the index file.
@@ -249,7 +252,8 @@ class GitRepo:
             for attempt in range(5):
                 try:
                     return self._committer.commit(
-                        read_branch, files, message, self._options, check_expected, reflog
+                        read_branch, files, message, self._options, check_expected, reflog,
+                        merge_parents,
                     )
                 except ConcurrentUpdateError:
                     # A person's plain `git commit` lets go of the index lock before it moves
@@ -257,6 +261,11 @@ class GitRepo:
                     if not isinstance(expected_head, _Unset) or attempt == 4:
                         raise
             raise AssertionError("unreachable")
+
+    @cached_property
+    def branches(self) -> Branches:
+        """Branches other than the checked-out one: task branches, merges into this one."""
+        return Branches(self._runner, self._committer, lambda: self._options, self)
 
     @property
     def _options(self) -> CommitOptions:

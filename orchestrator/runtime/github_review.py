@@ -5,9 +5,12 @@ and the log, and does what is missing, so a dropped webhook loses nothing."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from orchestrator.adapters.github import GitHubHost
 from orchestrator.core import events as ev
@@ -16,8 +19,8 @@ from orchestrator.core import pull_requests as pr
 from orchestrator.core import review_events as rv
 from orchestrator.core.config import Config
 from orchestrator.core.state import ProjectState, Task, TaskStatus
-from orchestrator.errors import GitError
-from orchestrator.runtime.workspace import Workspace
+from orchestrator.errors import GitError, UsageError
+from orchestrator.runtime.workspace import CONFIG_PATH, Workspace
 
 BRANCH_PREFIX = "orch/"
 _REVIEW_ID = re.compile(r"#pullrequestreview-(\d+)$")
@@ -204,3 +207,39 @@ def _push(ws: Workspace, remote: str, branch: str) -> bool:
     except GitError:
         return False
     return ws.repo.push_branch(remote, branch).accepted
+
+
+def sync_from_cli(ws: Workspace, event_path: str | None, repository: str | None,
+                  push: bool) -> SyncReport:
+    """`orch github sync`: the configuration checked, the webhook payload read (a bot's is
+    ignored before any call), the host from the environment, then one sync."""
+    from orchestrator.adapters.config_file import load_config
+    from orchestrator.adapters.github import repository_from_remote
+
+    config = load_config(ws.root)
+    if config.review.host != "github":
+        raise UsageError(f"review.host is '{config.review.host}' in {CONFIG_PATH}; set "
+                         "review: {mode: human, host: github} to review through pull requests")
+    payload = _payload(event_path) if event_path else {}
+    remote = ws.repo.remote()
+    if repository is None and not os.environ.get("GITHUB_REPOSITORY") and remote:
+        repository = repository_from_remote(ws.repo.config(f"remote.{remote}.url") or "")
+    host = GitHubHost.from_environment(repository=repository)
+    trigger = pr.trigger_of(payload)
+    if not trigger.ignored and trigger.pull is not None:
+        trigger = pr.trigger_of(payload, host.own_login())
+    if trigger.ignored:
+        return SyncReport(ignored=[f"ignored: {trigger.ignored}"])
+    return sync(ws, host, config, only_pull=trigger.pull, remote=remote if push else None)
+
+
+def _payload(path: str) -> dict[str, object]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read the event payload {path}: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"the event payload {path} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"the event payload {path} is not a JSON object")
+    return data
