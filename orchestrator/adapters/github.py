@@ -98,7 +98,7 @@ class GitHubHost:
     def reviews(self, number: int) -> list[PullReview]:
         """Every review of a pull request, each with its line comments."""
         with self._call(f"GET /pulls/{number}/reviews"):
-            found = list(self._gh.rest.paginate(self._gh.rest.pulls.list_reviews,
+            found: list[Any] = list(self._gh.rest.paginate(self._gh.rest.pulls.list_reviews,
                                                 owner=self.owner, repo=self.name,
                                                 pull_number=number, per_page=100))
         out = []
@@ -115,7 +115,8 @@ class GitHubHost:
 
     def _review_comments(self, number: int, review_id: int) -> Iterator[LineComment]:
         with self._call(f"GET /pulls/{number}/reviews/{review_id}/comments"):
-            found = list(self._gh.rest.paginate(self._gh.rest.pulls.list_comments_for_review,
+            found: list[Any] = list(self._gh.rest.paginate(
+                self._gh.rest.pulls.list_comments_for_review,
                                                 owner=self.owner, repo=self.name,
                                                 pull_number=number, review_id=review_id,
                                                 per_page=100))

@@ -20,9 +20,12 @@ from orchestrator.core import review_events as rv
 from orchestrator.core.config import Config
 from orchestrator.core.state import ProjectState, Task, TaskStatus
 from orchestrator.errors import GitError, UsageError
+from orchestrator.runtime import review
 from orchestrator.runtime.workspace import CONFIG_PATH, Workspace
 
-BRANCH_PREFIX = "orch/"
+BRANCH_PREFIX = f"{review.BRANCH_PREFIX}/"
+MAX_COMMENT_CHARS = 60_000
+"""GitHub takes comments up to 65,536 characters."""
 _REVIEW_ID = re.compile(r"#pullrequestreview-(\d+)$")
 
 
@@ -112,25 +115,23 @@ def _ingest(ws: Workspace, host: GitHubHost, own: str, project: str, task: Task,
     decision = pr.decide(pull, reviews, counts, since, seen)
     if decision is None:
         return
-    payload: ev.Payload
     if isinstance(decision, pr.Approve):
-        payload = rv.ReviewApproved(
-            task_id=task.id, by=decision.by[:200], source="github", ref=decision.url[:500],
-            merged=decision.merged,
-            note=f"merged on GitHub ({pull.url})" if decision.merged else "")
-        what = "merged" if decision.merged else "approved"
+        done = review.approve(
+            ws, project, task.id, by=decision.by[:200], source="github",
+            ref=decision.url[:500], merged=decision.merged,
+            note=f"merged on GitHub: {pull.url}"[:5000] if decision.merged else "")
+        what = ("merged on GitHub" if decision.merged else
+                "approved" + (", merged" if done.merged else "")
+                + (f", conflicts in {', '.join(done.conflicts)}: back to its Dev"
+                   if done.conflicts else ""))
     elif isinstance(decision, pr.Reject):
-        payload = rv.ReviewRejected(task_id=task.id, by=decision.by[:200],
-                                    findings=list(decision.findings), source="github",
-                                    ref=decision.url[:500])
-        what = f"changes requested ({len(decision.findings)} findings)"
+        review.reject(ws, project, task.id, list(decision.findings), by=decision.by[:200],
+                      source="github", ref=decision.url[:500])
+        what = f"changes requested: one rework with {len(decision.findings)} findings"
     else:
-        payload = rv.ReviewAbandoned(task_id=task.id, source="github", ref=decision.url[:500],
-                                     reason=f"pull request #{number} closed without a merge")
-        what = "closed unmerged: abandoned"
-    ws.log.append(project, [ev.NewEvent(payload=payload, actor="spec",
-                                        causation_id=task.review_event,
-                                        links=(ev.Link(kind="pr", ref=pull.url[:500]),))])
+        review.abandon(ws, project, task.id, source="github", ref=decision.url[:500],
+                       reason=f"pull request #{number} was closed without a merge")
+        what = "closed unmerged: the task is abandoned (alert raised)"
     report.recorded.append(f"{project}/{task.id}: #{number} {what}")
 
 
@@ -148,7 +149,7 @@ def _open_pulls(ws: Workspace, host: GitHubHost, config: Config, project: str,
                             config.review.max_open_prs)
     base = ws.repo.branch()
     for task in waiting:
-        branch = task.branch or f"{BRANCH_PREFIX}{project}/{task.id}"
+        branch = task.branch or review.task_branch(project, task.id)
         if task.id in plan.queued:
             report.queued.append(f"{project}/{task.id}: queued (the project has "
                                  f"{len(mine)} open pull requests, the cap is "
@@ -184,19 +185,33 @@ def _comment_qa(ws: Workspace, host: GitHubHost, project: str, task: Task, numbe
                 report: SyncReport) -> None:
     """QA's latest report on the task as a COMMENT review, once (the marker says so)."""
     qa = next((e for e in reversed(ws.reader.events(project))
-               if isinstance(e.payload, ev.QaPassed | ev.QaFailed)
-               and e.payload.task_id == task.id), None)
-    if qa is None:
+               if isinstance(e.payload, ev.QaPassed) and e.payload.task_id == task.id), None)
+    if qa is None or not isinstance(qa.payload, ev.QaPassed):
         return
     marker = pr.QA_MARKER.format(qa_event=qa.id)
     if any(marker in r.body for r in host.reviews(number)):
         return
-    verdict = "passed" if isinstance(qa.payload, ev.QaPassed) else "failed"
     checks = "\n".join(f"- {c.name}: {c.status}" + (f" (`{c.command}`)" if c.command else "")
                        for c in qa.payload.checks)
-    body = qa.payload.report + (f"\n\nChecks:\n{checks}" if checks else "")
-    host.comment_review(number, pr.qa_comment(verdict, body, qa.id))
+    body = _report_text(ws, qa.payload.report, task) + (
+        f"\n\nChecks:\n{checks}" if checks else "")
+    host.comment_review(number, pr.qa_comment("passed", body, qa.id))
     report.commented.append(f"{project}/{task.id}: QA's report posted on #{number}")
+
+
+def _report_text(ws: Workspace, report: str, task: Task) -> str:
+    """QA's report is a file (on the main branch, or the task's): its text, bounded to what
+    a comment holds; the path itself when neither has it."""
+    if not report.startswith("project/"):
+        return report
+    for rev in (ws.repo.head(), task.head or None):
+        if rev:
+            found = dict(ws.repo.read_tree_files(rev, report)).get(report)
+            if found is not None:
+                text = found.decode("utf-8", "replace")
+                cut = len(text) > MAX_COMMENT_CHARS
+                return f"`{report}`\n\n" + text[:MAX_COMMENT_CHARS] + ("\n\n(cut)" if cut else "")
+    return f"`{report}`"
 
 
 def _push(ws: Workspace, remote: str, branch: str) -> bool:

@@ -22,9 +22,9 @@ import json
 import re
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlparse
 
 from tests.support import github_objects as obj
