@@ -131,6 +131,9 @@ def test_the_cap_on_open_pulls_holds_and_the_rest_queue(tmp_path: Path,
     report = sync(ws, host_for(github), load_config(root))
     assert len(github.open_pulls()) == 2
     assert len(report.queued) == 1 and "shop/t3: queued" in report.queued[0]
+    view = Workspace.open(root).reader.views(["shop"])["shop"]  # status says so too
+    assert view["review_queue"] == ["t3"]
+    assert [p["task"] for p in view["pull_requests"]] == ["t1", "t2"]
     # A merge frees a place: the next sync records it and opens the queued one.
     github.merge(1, "alice", method="squash")
     report = sync(Workspace.open(root), host_for(github), load_config(root))
