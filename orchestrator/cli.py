@@ -434,9 +434,11 @@ def github() -> None:
               help="Default: $GITHUB_REPOSITORY, else the remote's URL.")
 @click.option("--push/--no-push", default=True, show_default=True,
               help="Push task branches to the remote before opening their pull requests.")
+@click.option("--if-configured", is_flag=True,
+              help="Do nothing (exit 0) unless review.host is github: for workflows.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def github_sync(event_path: str | None, repository: str | None, push: bool,
-                as_json: bool) -> None:
+                if_configured: bool, as_json: bool) -> None:
     """Open draft pull requests for tasks waiting for review (QA's report as a comment),
     and record people's merges, approvals, change requests and closes. Token: GITHUB_TOKEN
     or GH_TOKEN; API: GITHUB_API_URL."""
@@ -444,7 +446,7 @@ def github_sync(event_path: str | None, repository: str | None, push: bool,
 
     from orchestrator.runtime.github_review import sync_from_cli
 
-    report = sync_from_cli(_workspace(), event_path, repository, push)
+    report = sync_from_cli(_workspace(), event_path, repository, push, if_configured)
     if as_json:
         _json(asdict(report))
         return

@@ -225,18 +225,23 @@ def _push(ws: Workspace, remote: str, branch: str) -> bool:
 
 
 def sync_from_cli(ws: Workspace, event_path: str | None, repository: str | None,
-                  push: bool) -> SyncReport:
+                  push: bool, if_configured: bool = False) -> SyncReport:
     """`orch github sync`: the configuration checked, the webhook payload read (a bot's is
     ignored before any call), the host from the environment, then one sync."""
     from orchestrator.adapters.config_file import load_config
     from orchestrator.adapters.github import repository_from_remote
 
     config = load_config(ws.root)
+    if config.review.host != "github" and if_configured:
+        return SyncReport(ignored=[f"review.host is '{config.review.host}': nothing to sync"])
     if config.review.host != "github":
         raise UsageError(f"review.host is '{config.review.host}' in {CONFIG_PATH}; set "
                          "review: {mode: human, host: github} to review through pull requests")
     payload = _payload(event_path) if event_path else {}
     remote = ws.repo.remote()
+    named = payload.get("repository")
+    if repository is None and isinstance(named, dict) and isinstance(named.get("full_name"), str):
+        repository = named["full_name"]  # the repository the webhook came from
     if repository is None and not os.environ.get("GITHUB_REPOSITORY") and remote:
         repository = repository_from_remote(ws.repo.config(f"remote.{remote}.url") or "")
     host = GitHubHost.from_environment(repository=repository)
