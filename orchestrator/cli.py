@@ -377,6 +377,69 @@ def accept(project: str, message: str, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("project", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def review(project: str | None, as_json: bool) -> None:
+    """List the tasks whose branches wait for a person (review: human)."""
+    from dataclasses import asdict
+
+    from orchestrator.runtime.review import waiting
+
+    items = waiting(_workspace(), project)
+    if as_json:
+        _json({"waiting": [asdict(i) for i in items]})
+        return
+    if not items:
+        click.echo("Nothing waits for review.")
+    for i in items:
+        state = " (approved, merged by the next run)" if i.approved else ""
+        click.echo(f"{i.project} {i.task} [{i.squad}] {i.branch} QA {i.verdict}: "
+                   f"{len(i.files)} file(s), +{i.lines_added} -{i.lines_removed}{state}")
+        for path in i.files:
+            click.echo(f"    {path}")
+
+
+@cli.command()
+@click.argument("project")
+@click.argument("task")
+@click.option("--message", "-m", default="", help="A note recorded with the approval.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def approve(project: str, task: str, message: str, as_json: bool) -> None:
+    """Approve a task in review: its branch is merged into the checked-out branch."""
+    from orchestrator.runtime.review import approve as approve_task
+    from orchestrator.runtime.review import reviewer
+
+    ws = _workspace()
+    decision = approve_task(ws, project, task, by=reviewer(ws), note=message)
+    if as_json:
+        _json({"merged": decision.merged, "conflicts": list(decision.conflicts),
+               "events": [_event_json(e) for e in decision.events]})
+    elif decision.merged:
+        click.echo(f"Approved {task}: merged into {ws.repo.branch()}")
+    else:
+        click.echo(f"Approved {task}, but it conflicts with {ws.repo.branch()} in "
+                   f"{', '.join(decision.conflicts)}: sent back to its Dev as rework")
+
+
+@cli.command()
+@click.argument("project")
+@click.argument("task")
+@click.option("--message", "-m", required=True, help="What to change: the rework's findings.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def reject(project: str, task: str, message: str, as_json: bool) -> None:
+    """Send a task in review back to its Dev with the message as findings (a rework)."""
+    from orchestrator.runtime.review import reject as reject_task
+    from orchestrator.runtime.review import reviewer
+
+    ws = _workspace()
+    decision = reject_task(ws, project, task, [message], by=reviewer(ws))
+    if as_json:
+        _json({"events": [_event_json(e) for e in decision.events]})
+    else:
+        click.echo(f"Rejected {task}: back to its Dev ('orch run' works it again)")
+
+
+@cli.command()
 @click.argument("project")
 @click.option("--message", "-m", required=True, help="Why the project ends.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -23,6 +23,7 @@ Every one raises UsageError (exit 2) when the task is not waiting in review.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -165,6 +166,11 @@ def request_review(ws: Workspace, state: ProjectState, t: Task, actor: str,
     return [_new(state, actor, causation, rv.ReviewRequested(
         task_id=t.id, branch=t.branch, head=head, files=list(stat.files) if stat else [],
         lines_added=stat.added if stat else 0, lines_removed=stat.removed if stat else 0))]
+
+
+def reviewer(ws: Workspace) -> str:
+    """Who decides locally: the repository's git identity, as `git commit` would name it."""
+    return ws.repo.config("user.name") or os.environ.get("GIT_AUTHOR_NAME", "") or "spec"
 
 
 # -- below -------------------------------------------------------------------------------------
