@@ -74,7 +74,7 @@ class IndexLock:
         delay = 0.002
         while True:
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                self._create(mark)
             except FileExistsError:
                 if is_stale(self.path):
                     raise StaleLockError(self.path) from None
@@ -88,12 +88,30 @@ class IndexLock:
                 continue
             except OSError as exc:
                 raise GitError(f"cannot create {self.path}: {exc}; check permissions") from exc
+            self.held = True
+            return
+
+    def _create(self, mark: bytes) -> None:
+        """Create the lock file already holding the mark: written to a private file first and
+        hard-linked into place (atomic, and refused when the lock exists), so a kill -9 can
+        never leave an empty `index.lock` that no one can tell from git's own."""
+        private = self.path.with_name(f"{self.path.name}.orch-{os.getpid()}")
+        with open(private, "wb") as handle:
+            handle.write(mark)
+        try:
+            os.link(private, self.path)
+        except FileExistsError:
+            raise
+        except OSError:
+            # A file system without hard links: exclusive create, then the mark.
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             try:
                 os.write(fd, mark)
             finally:
                 os.close(fd)
-            self.held = True
-            return
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                private.unlink()
 
     def release(self) -> None:
         if self.held:
