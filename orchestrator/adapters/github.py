@@ -145,9 +145,19 @@ class GitHubHost:
     # --- writing ---------------------------------------------------------------------
 
     def open_draft(self, head: str, base: str, title: str, body: str) -> PullState:
+        """A draft pull request; where the plan has no drafts (GitHub says so with a 422),
+        a ready one: the review is the same."""
+        from githubkit.exception import RequestFailed
+
         with self._call("POST /pulls"):
-            data = self._gh.rest.pulls.create(self.owner, self.name, head=head, base=base,
-                                              title=title, body=body, draft=True).parsed_data
+            try:
+                data = self._gh.rest.pulls.create(self.owner, self.name, head=head, base=base,
+                                                  title=title, body=body, draft=True).parsed_data
+            except RequestFailed as exc:
+                if exc.response.status_code != 422 or "draft" not in _details(exc).lower():
+                    raise
+                data = self._gh.rest.pulls.create(self.owner, self.name, head=head, base=base,
+                                                  title=title, body=body).parsed_data
         return _pull_state(data, merged=False)
 
     def comment_review(self, number: int, body: str) -> None:
@@ -183,10 +193,20 @@ class GitHubHost:
 
 
 def _message(exc: Any) -> str:
+    return _details(exc)[:300]
+
+
+def _details(exc: Any) -> str:
+    """GitHub's message and the messages of its `errors` list (422s say why there)."""
     try:
-        return str(exc.response.json().get("message", ""))[:300]
+        data = exc.response.json()
     except Exception:
         return ""
+    if not isinstance(data, dict):
+        return ""
+    errors = [str(e.get("message", "")) for e in data.get("errors") or []
+              if isinstance(e, dict) and e.get("message")]
+    return "; ".join([str(data.get("message", "")), *errors])
 
 
 def _time(value: datetime | Any) -> datetime | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.adapters.config_file import load_config
-from orchestrator.adapters.github import GitHubHost
+from orchestrator.adapters.github import GitHubError, GitHubHost
 from orchestrator.core.state import TaskStatus
 from orchestrator.runtime.github_review import sync
 from orchestrator.runtime.workspace import Workspace
@@ -124,3 +124,18 @@ def test_merge_approval_rework_and_close_become_events(tmp_path: Path,
     # Nothing is recorded twice, however often the sync runs.
     assert not sync(ws, host, config).recorded
     assert len([e for e in ws.reader.events("shop") if e.type == "review.rejected"]) == 1
+
+
+def test_a_repository_without_drafts_gets_a_ready_pull_and_errors_name_the_call(
+        tmp_path: Path, github: FakeGitHub) -> None:
+    root = tmp_path / "repo"
+    ws = build_in_review(root, ["t1"])
+    github.drafts_supported = False
+    sync(ws, host_for(github), load_config(root))
+    (only,) = github.pulls.values()
+    assert not only["draft"] and only["body"].startswith("[TASK]")
+    bad = GitHubHost("acme/shop", "not-the-token", github.base_url)
+    with pytest.raises(GitHubError) as caught:
+        bad.pull(1)
+    message = str(caught.value)
+    assert "GET /pulls/1" in message and "401" in message and "not-the-token" not in message

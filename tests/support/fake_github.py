@@ -54,6 +54,8 @@ class FakeGitHub:
         self.reviews: dict[int, list[dict[str, Any]]] = {}
         self.comments: dict[int, list[dict[str, Any]]] = {}
         self._next_id = 500
+        self.drafts_supported = True
+        """False: like a private repository on GitHub Free, a draft is refused with a 422."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self.owner_login = owner
@@ -194,6 +196,10 @@ class FakeGitHub:
             return 422, {"message": "Validation Failed", "errors": [
                 {"resource": "PullRequest", "code": "custom",
                  "message": f"A pull request already exists for {self.owner_login}:{head}."}]}
+        if body.get("draft") and not self.drafts_supported:
+            return 422, {"message": "Validation Failed", "errors": [
+                {"resource": "PullRequest", "code": "custom",
+                 "message": "Draft pull requests are not supported in this repository."}]}
         number = len(self.pulls) + 1
         self.pulls[number] = {
             "number": number, "head": head, "base": str(body.get("base", "")),
