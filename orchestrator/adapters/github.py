@@ -35,7 +35,7 @@ class GitHubHost:
     """One repository on GitHub (or on a server answering its REST API at GITHUB_API_URL)."""
 
     def __init__(self, repository: str, token: str, api_url: str = DEFAULT_API_URL,
-                 timeout_s: float = 30.0) -> None:
+                 timeout_s: float = 30.0, server_url: str | None = None) -> None:
         from githubkit import GitHub
 
         owner, sep, name = repository.partition("/")
@@ -43,6 +43,7 @@ class GitHubHost:
             raise GitHubError(f"repository '{repository}' is not OWNER/NAME")
         self.owner, self.name = owner, name
         self.api_url = api_url.rstrip("/")
+        self.server_url = (server_url or _server_of(self.api_url)).rstrip("/")
         self._gh: GitHub[Any] = GitHub(token, base_url=self.api_url + "/", timeout=timeout_s,
                                        http_cache=False)
         self._permissions: dict[str, str] = {}
@@ -59,12 +60,13 @@ class GitHubHost:
         if not repo:
             raise GitHubError("which repository? set GITHUB_REPOSITORY=OWNER/NAME or give "
                               "--repository")
-        return cls(repo, token, env.get("GITHUB_API_URL") or DEFAULT_API_URL)
+        return cls(repo, token, env.get("GITHUB_API_URL") or DEFAULT_API_URL,
+                   server_url=env.get("GITHUB_SERVER_URL") or None)
 
     @property
     def html_url(self) -> str:
-        base = "https://github.com" if self.api_url == DEFAULT_API_URL else self.api_url
-        return f"{base}/{self.owner}/{self.name}"
+        """The repository's web page (links in pull request bodies)."""
+        return f"{self.server_url}/{self.owner}/{self.name}"
 
     # --- reading ---------------------------------------------------------------------
 
@@ -190,6 +192,13 @@ class GitHubHost:
         if isinstance(exc, RequestTimeout):
             return GitHubError(f"{where} timed out")
         return GitHubError(f"{where} failed: {type(exc).__name__}: {str(exc)[:300]}")
+
+
+def _server_of(api_url: str) -> str:
+    """github.com for its API; an Enterprise server's API lives under /api/v3."""
+    if api_url == DEFAULT_API_URL:
+        return "https://github.com"
+    return api_url.removesuffix("/api/v3")
 
 
 def _message(exc: Any) -> str:

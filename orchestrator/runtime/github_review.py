@@ -45,14 +45,6 @@ class SyncReport:
                 *self.queued]
 
 
-def task_of_branch(branch: str) -> tuple[str, str] | None:
-    """`orch/<project>/<task>` -> (project, task); None for any other branch."""
-    parts = branch.split("/")
-    if len(parts) != 3 or parts[0] != BRANCH_PREFIX.rstrip("/") or not all(parts[1:]):
-        return None
-    return parts[1], parts[2]
-
-
 def seen_reviews(events: list[ev.Event]) -> set[int]:
     """Review ids already recorded: a review becomes an event once, however many runs."""
     out = set()
