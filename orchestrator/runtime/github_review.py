@@ -61,6 +61,7 @@ def sync(ws: Workspace, host: GitHubHost, config: Config, *, only_pull: int | No
          remote: str | None = None) -> SyncReport:
     """One pass over every project (or the one pull request a webhook named)."""
     report = SyncReport()
+    reviews = _Reviews(host)
     own = host.own_login()
     open_pulls = host.pulls(state="open")
     for project, state in ws.reader.states().items():
@@ -77,19 +78,38 @@ def sync(ws: Workspace, host: GitHubHost, config: Config, *, only_pull: int | No
             if known is None or (only_pull is not None and known["number"] != only_pull):
                 continue
             since = by_id[task.review_event].at if task.review_event in by_id else None
-            _ingest(ws, host, own, project, task, int(known["number"]), since, seen, report)
+            _ingest(ws, reviews, own, project, task, int(known["number"]), since, seen,
+                    report)
         if only_pull is not None:
             continue
         state = ws.reader.states([project])[project]
-        _open_pulls(ws, host, config, project, state, open_pulls, remote, report)
+        _open_pulls(ws, reviews, config, project, state, open_pulls, remote, report)
     return report
 
 
-def _ingest(ws: Workspace, host: GitHubHost, own: str, project: str, task: Task, number: int,
+class _Reviews:
+    """Each pull request's reviews read once per sync (ingesting and the QA comment's check
+    both need them); posting a comment forgets what was read of that pull request."""
+
+    def __init__(self, host: GitHubHost) -> None:
+        self.host = host
+        self._read: dict[int, list[pr.PullReview]] = {}
+
+    def of(self, number: int) -> list[pr.PullReview]:
+        if number not in self._read:
+            self._read[number] = self.host.reviews(number)
+        return self._read[number]
+
+    def comment(self, number: int, body: str) -> None:
+        self.host.comment_review(number, body)
+        self._read.pop(number, None)
+
+
+def _ingest(ws: Workspace, read: _Reviews, own: str, project: str, task: Task, number: int,
             since: datetime | None, seen: set[int], report: SyncReport) -> None:
-    pull = host.pull(number)
-    reviews = host.reviews(number) if pull.state == "open" else []
-    permissions = {r.author.login: host.permission(r.author.login) for r in reviews
+    pull = read.host.pull(number)
+    reviews = read.of(number) if pull.state == "open" else []
+    permissions = {r.author.login: read.host.permission(r.author.login) for r in reviews
                    if r.state in ("APPROVED", "CHANGES_REQUESTED")
                    and pr.needs_permission_check(r.author, own)}
 
@@ -127,9 +147,10 @@ def _ingest(ws: Workspace, host: GitHubHost, own: str, project: str, task: Task,
     report.recorded.append(f"{project}/{task.id}: #{number} {what}")
 
 
-def _open_pulls(ws: Workspace, host: GitHubHost, config: Config, project: str,
+def _open_pulls(ws: Workspace, read: _Reviews, config: Config, project: str,
                 state: ProjectState, open_pulls: list[pr.PullState], remote: str | None,
                 report: SyncReport) -> None:
+    host = read.host
     waiting = sorted((t for t in state.tasks.values()
                       if t.status == TaskStatus.IN_REVIEW and t.review_event
                       and not t.approved_event),
@@ -170,10 +191,10 @@ def _open_pulls(ws: Workspace, host: GitHubHost, config: Config, project: str,
             number = int(state.pulls[task.id]["number"])
         else:
             continue
-        _comment_qa(ws, host, project, task, number, report)
+        _comment_qa(ws, read, project, task, number, report)
 
 
-def _comment_qa(ws: Workspace, host: GitHubHost, project: str, task: Task, number: int,
+def _comment_qa(ws: Workspace, read: _Reviews, project: str, task: Task, number: int,
                 report: SyncReport) -> None:
     """QA's latest report on the task as a COMMENT review, once (the marker says so)."""
     qa = next((e for e in reversed(ws.reader.events(project))
@@ -181,13 +202,13 @@ def _comment_qa(ws: Workspace, host: GitHubHost, project: str, task: Task, numbe
     if qa is None or not isinstance(qa.payload, ev.QaPassed):
         return
     marker = pr.QA_MARKER.format(qa_event=qa.id)
-    if any(marker in r.body for r in host.reviews(number)):
+    if any(marker in r.body for r in read.of(number)):
         return
     checks = "\n".join(f"- {c.name}: {c.status}" + (f" (`{c.command}`)" if c.command else "")
                        for c in qa.payload.checks)
     body = _report_text(ws, qa.payload.report, task) + (
         f"\n\nChecks:\n{checks}" if checks else "")
-    host.comment_review(number, pr.qa_comment("passed", body, qa.id))
+    read.comment(number, pr.qa_comment("passed", body, qa.id))
     report.commented.append(f"{project}/{task.id}: QA's report posted on #{number}")
 
 
