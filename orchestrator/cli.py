@@ -512,9 +512,12 @@ def github_sync(event_path: str | None, repository: str | None, push: bool,
     report = sync_from_cli(_workspace(), event_path, repository, push, if_configured)
     if as_json:
         _json(asdict(report))
-        return
-    for line in report.lines() or ["nothing to do"]:
-        click.echo(line)
+    else:
+        for line in report.lines() or ["nothing to do"]:
+            click.echo(line)
+    if report.failed:
+        raise OrchError(f"{len(report.failed)} pull request(s) could not be opened; the "
+                        "first: " + report.failed[0])
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from orchestrator.adapters.github import GitHubHost
+from orchestrator.adapters.github import GitHubError, GitHubHost
 from orchestrator.core import events as ev
 from orchestrator.core import pull_events as pe
 from orchestrator.core import pull_requests as pr
@@ -39,10 +39,13 @@ class SyncReport:
     queued: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     pushed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    """Pull requests GitHub would not open (a head not on GitHub, say): the other tasks went
+    on; the command exits non-zero naming them."""
 
     def lines(self) -> list[str]:
         return [*self.ignored, *self.pushed, *self.opened, *self.commented, *self.recorded,
-                *self.queued]
+                *self.queued, *self.failed]
 
 
 def seen_reviews(events: list[ev.Event]) -> set[int]:
@@ -174,10 +177,15 @@ def _open_pulls(ws: Workspace, read: _Reviews, config: Config, project: str,
             pull = open_heads.get(branch)
             reused = pull is not None
             if pull is None:
-                title = f"[orch] {project}/{task.id}: {task.title}"[:250]
+                title = " ".join(f"[orch] {project}/{task.id}: {task.title}".split())[:250]
                 events_url = f"{host.html_url}/tree/{base}/.orchestrator/events/{project}"
-                pull = host.open_draft(branch, base, title,
-                                       pr.pull_body(task.brief, events_url, project, task.id))
+                try:
+                    pull = host.open_draft(branch, base, title, pr.pull_body(
+                        task.brief, events_url, project, task.id))
+                except GitHubError as exc:
+                    report.failed.append(f"{project}/{task.id}: no pull request for {branch}: "
+                                         f"{exc}")
+                    continue
                 mine.append(pull)
             ws.log.append(project, [ev.NewEvent(
                 payload=pe.PullOpened(task_id=task.id, number=pull.number, url=pull.url[:500],

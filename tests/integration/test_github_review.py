@@ -134,6 +134,14 @@ def test_a_repository_without_drafts_gets_a_ready_pull_and_errors_name_the_call(
     sync(ws, host_for(github), load_config(root))
     (only,) = github.pulls.values()
     assert not only["draft"] and only["body"].startswith("[TASK]")
+    # A head GitHub does not have: that task is named, the others go on.
+    (tmp_path / "second").mkdir()
+    build_in_review(tmp_path / "second" / "repo", ["t5", "t6"])
+    github.known_heads = {"orch/shop/t6"}
+    ws2 = Workspace.open(tmp_path / "second" / "repo")
+    report = sync(ws2, host_for(github), load_config(ws2.root))
+    assert len(report.opened) == 1 and "#2" in report.opened[0]
+    assert len(report.failed) == 1 and report.failed[0].startswith("shop/t5: no pull request")
     bad = GitHubHost("acme/shop", "not-the-token", github.base_url)
     with pytest.raises(GitHubError) as caught:
         bad.pull(1)

@@ -54,6 +54,8 @@ class FakeGitHub:
         self.reviews: dict[int, list[dict[str, Any]]] = {}
         self.comments: dict[int, list[dict[str, Any]]] = {}
         self._next_id = 500
+        self.known_heads: set[str] | None = None
+        """Branches GitHub has (None: any): a pull request of another head is a 422."""
         self.drafts_supported = True
         """False: like a private repository on GitHub Free, a draft is refused with a 422."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -196,6 +198,9 @@ class FakeGitHub:
             return 422, {"message": "Validation Failed", "errors": [
                 {"resource": "PullRequest", "code": "custom",
                  "message": f"A pull request already exists for {self.owner_login}:{head}."}]}
+        if self.known_heads is not None and head not in self.known_heads:
+            return 422, {"message": "Validation Failed", "errors": [
+                {"resource": "PullRequest", "field": "head", "code": "invalid"}]}
         if body.get("draft") and not self.drafts_supported:
             return 422, {"message": "Validation Failed", "errors": [
                 {"resource": "PullRequest", "code": "custom",
