@@ -280,6 +280,10 @@ def _summary(ws: Any, report: Any, projects: list[str], target: str | None,
             if view["status"] == "completed":
                 click.echo(f"  awaiting the author: 'orch accept {project}' or "
                            f"'orch request-changes {project} --message ...'")
+            in_review = [t["id"] for t in view["tasks"] if t["status"] == "in_review"]
+            if in_review:
+                click.echo(f"  {len(in_review)} task(s) wait for review: 'orch review "
+                           f"{project}', then 'orch approve' or 'orch reject' each")
         if report.stopped:
             click.echo(f"Stopped: {report.dropped} reaction(s) in flight were dropped and run "
                        "again next time.")

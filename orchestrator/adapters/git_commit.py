@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.adapters.git_cmd import GitRunner, first_line
-from orchestrator.adapters.git_lock import IndexLock, StaleLockError, is_stale
+from orchestrator.adapters.git_lock import (
+    IndexLock,
+    StaleLockError,
+    is_stale,
+    lock_owner,
+    wait_for_orphans,
+)
 from orchestrator.errors import ConcurrentUpdateError, GitError
 
 ZERO = "0" * 40
@@ -466,6 +472,10 @@ class IndexCommitter:
             check_path(path)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         index = self.state_dir / f"index.branch.{os.getpid()}.{threading.get_ident()}"
+        # The name is this live thread's: whatever holds it now was left by a dead process.
+        for leftover in (index, index.with_name(index.name + ".lock")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
         try:
             self.runner.run(["read-tree", base_tree], index=index)
             self._update_index(index, self._entries(files, autocrlf))
@@ -526,6 +536,14 @@ class IndexCommitter:
         """Undo or finish the commit of an orch process that died holding the index lock."""
         if not is_stale(self.lock.path):
             return
+        owner = lock_owner(self.lock.path)
+        if owner is not None:
+            wait_for_orphans(owner)
+        # The private indexes are orch's alone, and their owner is dead: a lock a killed git
+        # command left on one would fail every later commit.
+        for private in (self.next_index, self.commit_index):
+            with contextlib.suppress(FileNotFoundError):
+                private.with_name(private.name + ".lock").unlink()
         try:
             record = json.loads(self.journal.read_text())
         except (OSError, ValueError):

@@ -48,6 +48,47 @@ def lock_owner(path: Path) -> tuple[int, str] | None:
     return int(fields[0]), fields[1].decode() if len(fields) > 1 else ""
 
 
+PARENT_VARIABLE = "ORCH_GIT_PARENT"
+"""Set on every git command orch runs to "pid start-time" of the orch process: git commands
+outlive an orch that was killed, and recovery waits for them (see wait_for_orphans)."""
+
+
+_parent_marks: dict[int, str] = {}
+
+
+def parent_mark() -> str:
+    """PARENT_VARIABLE's value for this process (kept per pid: a forked child is another)."""
+    pid = os.getpid()
+    mark = _parent_marks.get(pid)
+    if mark is None:
+        mark = _parent_marks[pid] = f"{pid} {_start_time(pid)}"
+    return mark
+
+
+def wait_for_orphans(owner: tuple[int, str], timeout_s: float = 10.0) -> None:
+    """Wait until no git command started by the dead orch process `owner` is still running.
+
+    A kill -9 of orch does not stop the git command it was waiting for: an `update-ref` or a
+    `checkout-index` finishing after recovery undid the work tree would leave a commit whose
+    files are not in the work tree. Such commands carry PARENT_VARIABLE in their environment.
+    Without /proc (not Linux) there is nothing to look at and nothing is waited for."""
+    mark = f"{PARENT_VARIABLE}={owner[0]} {owner[1]}".encode() + b"\0"
+    deadline = time.monotonic() + timeout_s
+    proc = Path("/proc")
+    while time.monotonic() < deadline:
+        running = False
+        for entry in proc.glob("[0-9]*"):
+            try:
+                if mark in (entry / "environ").read_bytes():
+                    running = True
+                    break
+            except OSError:
+                continue
+        if not running:
+            return
+        time.sleep(0.02)
+
+
 def is_stale(path: Path) -> bool:
     """The lock file is orch's and the process that took it is gone."""
     owner = lock_owner(path)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 
 from orchestrator.core import events as ev
 from orchestrator.core.flow import Reaction
-from orchestrator.core.state import TASK_FAILED, ProjectState, Task
+from orchestrator.core.state import TASK_DONE, TASK_FAILED, ProjectState, Task, TaskStatus
 from orchestrator.runtime import review
 from orchestrator.runtime.workspace import Workspace
 
@@ -19,7 +19,7 @@ class TaskBranches:
     def __init__(self, ws: Workspace, read_main: ReadText) -> None:
         self.ws = ws
         self.read_main = read_main
-        self._retired: set[tuple[str, str]] = set()
+        self._ended: dict[str, int] = {}
         self.enabled = True
         """Off where branches cannot be shared yet (`orch dispatch` pushes the main branch
         only): the Dev's files are then committed on the main branch, as before branches."""
@@ -32,12 +32,25 @@ class TaskBranches:
             self.ws.repo.branches.cut(review.task_branch(project, task.id), main)
 
     def retire(self, project: str, state: ProjectState) -> None:
-        """Branches of tasks that ended unmerged (rework exhausted, abandoned) stop being
-        branches: their commits are kept under refs/orch/abandoned/, never deleted."""
-        for t in state.tasks.values():
-            if t.branch and t.status in TASK_FAILED and (project, t.id) not in self._retired:
-                self._retired.add((project, t.id))
-                self.ws.repo.branches.park(t.branch)
+        """Branches of tasks that are done and not waiting to be merged stop being branches:
+        deleted when the main branch holds all of them (a task that was decomposed, or whose
+        claim never led to a commit), else (rework exhausted, abandoned) kept with their
+        commits under refs/orch/abandoned/. Looked at only when a task newly ended."""
+        ended = {t.id: t for t in state.tasks.values()
+                 if t.status in (*TASK_DONE, TaskStatus.DECOMPOSED)}
+        if len(ended) == self._ended.get(project, -1):
+            return
+        self._ended[project] = len(ended)
+        main = self.ws.repo.head()
+        prefix = review.task_branch(project, "")
+        for name, head in self.ws.repo.branches.names(prefix).items():
+            task = ended.get(name.removeprefix(prefix))
+            if task is None or main is None:
+                continue
+            if self.ws.repo.is_ancestor(head, main):
+                self.ws.repo.branches.delete(name, head)
+            elif task.status in TASK_FAILED:
+                self.ws.repo.branches.park(name)
 
     def commit_work(self, project: str, task: Task, events: list[ev.NewEvent],
                     files: Mapping[str, bytes]) -> tuple[list[ev.NewEvent], dict[str, bytes]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.adapters.git_branch import MergeConflictError
+from orchestrator.adapters.git_commit import HookRefusedError
 from orchestrator.core import events as ev
 from orchestrator.core.state import TaskStatus
 from orchestrator.errors import UsageError
@@ -186,3 +187,40 @@ def test_reject_and_abandon_through_the_runtime(ws: Workspace) -> None:
     assert git(ws.root, "rev-parse", "refs/orch/abandoned/p/t1") == head
     with pytest.raises(UsageError, match="no task"):
         review.approve(ws, "p", "nope")
+
+
+def test_branches_of_ended_tasks_are_deleted_or_kept_never_lost(ws: Workspace) -> None:
+    ws.log.append("p", [ev.NewEvent(payload=ev.ProjectCreated(), actor="system")])
+    branches = TaskBranches(ws, lambda path: None)
+    ws.log.append("p", [ev.NewEvent(payload=ev.TaskAssigned(task_id=t, module="api"),
+                                    actor="pm.api") for t in ("big", "t2")])
+    state = ws.reader.states(["p"])["p"]
+    branches.cut("p", state.tasks["big"])  # claimed, then split: no commit of its own
+    ws.log.append("p", [ev.NewEvent(payload=ev.TaskDecomposed(task_id="big", subtasks=[]),
+                                    actor="pm.api", causation_id=state.tasks["big"].last_event)])
+    _task(ws, branches, "t2", b"two\n")
+    review.reject(ws, "p", "t2", ["no"])
+    t2 = ws.reader.states(["p"])["p"].tasks["t2"]
+    ws.log.append("p", [ev.NewEvent(payload=ev.MonitorAlert(kind="rework_exhausted",
+                                                            task_id="t2", module="api"),
+                                    actor="monitor.api", causation_id=t2.last_event)])
+    head = ws.repo.branches.head("orch/p/t2")
+    branches.retire("p", ws.reader.states(["p"])["p"])
+    assert ws.repo.branches.names("orch") == {}
+    assert git(ws.root, "rev-parse", "refs/orch/abandoned/p/t2") == head
+    assert "refs/orch/abandoned/p/big" not in git(ws.root, "for-each-ref")
+
+
+def test_a_refusing_hook_fails_the_merge_closed(ws: Workspace) -> None:
+    main = ws.repo.head()
+    assert main is not None
+    head = ws.repo.branches.commit("orch/p/t1", {"project/p/api/a.py": b"A = 1\n"}, "t1\n",
+                                   start=main)
+    hook = ws.root / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'merges need a ticket' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    with pytest.raises(HookRefusedError, match="merges need a ticket"):
+        ws.repo.branches.merge_into_current(head, {}, "merge t1\n")
+    assert ws.repo.head() == main and not (ws.root / "project/p/api").exists()
+    assert ws.repo.branches.head("orch/p/t1") == head
+    assert git(ws.root, "status", "--porcelain") == ""
