@@ -213,7 +213,7 @@ def squad_report(ctx: AgentContext, r: Reaction) -> AgentOutput:
     return out
 
 
-FAILED_TASK = frozenset({TaskStatus.REWORK_EXHAUSTED, TaskStatus.BLOCKED})
+FAILED_TASK = frozenset({TaskStatus.REWORK_EXHAUSTED, TaskStatus.BLOCKED, TaskStatus.ABANDONED})
 
 
 def _item(task: Task) -> str:
