@@ -18,6 +18,7 @@ import git as gitpython
 from gitdb import IStream
 from gitdb.db import LooseObjectDB
 
+from orchestrator.adapters.git_branch import Branches
 from orchestrator.adapters.git_cmd import GitRunner, first_line
 from orchestrator.adapters.git_commit import (
     EMPTY_TREE,
@@ -26,7 +27,7 @@ from orchestrator.adapters.git_commit import (
     check_path,
 )
 from orchestrator.adapters.git_read import FileChange, decode_path, parse_log, stream_blobs
-from orchestrator.adapters.git_remote import PushOutcome, fetch, push, remote_sha
+from orchestrator.adapters.git_remote import PushOutcome, fetch, push, push_branch, remote_sha
 from orchestrator.errors import ConcurrentUpdateError, GitError, NotARepositoryError
 
 log = logging.getLogger(__name__)
@@ -216,8 +217,10 @@ class GitRepo:
         message: str,
         *,
         expected_head: str | None | _Unset = UNSET,
+        merge_parents: tuple[str, ...] = (),
     ) -> str:
         """Commit these files (None deletes) on the current branch; return the new commit's sha.
+        With merge_parents it is a merge commit of those too (files: what the merge changes).
 
         As `git commit` does: under git's index lock, the index and work tree first, then the
         branch by compare-and-swap (against expected_head when given), then the index file.
@@ -249,7 +252,8 @@ class GitRepo:
             for attempt in range(5):
                 try:
                     return self._committer.commit(
-                        read_branch, files, message, self._options, check_expected, reflog
+                        read_branch, files, message, self._options, check_expected, reflog,
+                        merge_parents,
                     )
                 except ConcurrentUpdateError:
                     # A person's plain `git commit` lets go of the index lock before it moves
@@ -257,6 +261,11 @@ class GitRepo:
                     if not isinstance(expected_head, _Unset) or attempt == 4:
                         raise
             raise AssertionError("unreachable")
+
+    @cached_property
+    def branches(self) -> Branches:
+        """Branches other than the checked-out one: task branches, merges into this one."""
+        return Branches(self._runner, self._committer, lambda: self._options, self)
 
     @property
     def _options(self) -> CommitOptions:
@@ -332,6 +341,10 @@ class GitRepo:
     def push(self, remote: str) -> PushOutcome:
         """Push the branch, never forced: accepted, or a lost race to fetch and retry."""
         return push(self._runner, remote, self.branch())
+
+    def push_branch(self, remote: str, branch: str) -> PushOutcome:
+        """Push another local branch (a task's) under its own name, never forced."""
+        return push_branch(self._runner, remote, branch)
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         proc = self._runner.run_status(["merge-base", "--is-ancestor", older, newer])

@@ -53,7 +53,8 @@ def apply_bundles(ws: Workspace, sources: list[Path], config: Config,
     # now: a lease a plan took over must have run out by the apply's clock, not the plan's.
     settings = FlowSettings(max_review_rounds=config.max_review_rounds,
                             max_qa_rework=config.max_qa_rework, loop_guard=config.loop_guard,
-                            max_failures=config.max_failures, now=utcnow())
+                            max_failures=config.max_failures,
+                            review_mode=config.review.mode, now=utcnow())
     known = set(ws.reader.projects())
     current: dict[str, ProjectState] = {}
     logged: dict[str, set[str]] = {}

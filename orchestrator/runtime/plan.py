@@ -50,7 +50,8 @@ def lanes(ws: Workspace, config: Config) -> list[Lane]:
     """The lanes of the work pending now (held claims of other workers excluded)."""
     settings = FlowSettings(max_review_rounds=config.max_review_rounds,
                             max_qa_rework=config.max_qa_rework, loop_guard=config.loop_guard,
-                            max_failures=config.max_failures, now=utcnow())
+                            max_failures=config.max_failures,
+                            review_mode=config.review.mode, now=utcnow())
     _, candidates = unclaimed_specs(ws, config)
     specs = {p: c.path for p, c in new_projects(ws, candidates).items() if c.refused is None}
     return plan_lanes(ws.reader.states(ws.reader.projects()), settings, specs)
