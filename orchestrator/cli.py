@@ -488,6 +488,42 @@ def request_changes(project: str, message: str, as_json: bool) -> None:
                "the next round")
 
 
+@cli.group()
+def github() -> None:
+    """Review through GitHub pull requests (review.host: github)."""
+
+
+@github.command("sync")
+@click.option("--event-path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The webhook payload ($GITHUB_EVENT_PATH): only its pull request is read; "
+              "one sent by a bot or by orch is ignored.")
+@click.option("--repository", metavar="OWNER/NAME",
+              help="Default: $GITHUB_REPOSITORY, else the remote's URL.")
+@click.option("--push/--no-push", default=True, show_default=True,
+              help="Push task branches to the remote before opening their pull requests.")
+@click.option("--if-configured", is_flag=True,
+              help="Do nothing (exit 0) unless review.host is github: for workflows.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def github_sync(event_path: str | None, repository: str | None, push: bool,
+                if_configured: bool, as_json: bool) -> None:
+    """Open draft pull requests for tasks waiting for review (QA's report as a comment),
+    and record people's merges, approvals, change requests and closes. Token: GITHUB_TOKEN
+    or GH_TOKEN; API: GITHUB_API_URL."""
+    from dataclasses import asdict
+
+    from orchestrator.runtime.github_review import sync_from_cli
+
+    report = sync_from_cli(_workspace(), event_path, repository, push, if_configured)
+    if as_json:
+        _json(asdict(report))
+    else:
+        for line in report.lines() or ["nothing to do"]:
+            click.echo(line)
+    if report.failed:
+        raise OrchError(f"{len(report.failed)} pull request(s) could not be opened; the "
+                        "first: " + report.failed[0])
+
+
 def main() -> None:
     """Entry point: every error of ours is one `Error:` line and a non-zero exit code."""
     try:

@@ -27,7 +27,7 @@ from orchestrator.adapters.git_commit import (
     check_path,
 )
 from orchestrator.adapters.git_read import FileChange, decode_path, parse_log, stream_blobs
-from orchestrator.adapters.git_remote import PushOutcome, fetch, push, remote_sha
+from orchestrator.adapters.git_remote import PushOutcome, fetch, push, push_branch, remote_sha
 from orchestrator.errors import ConcurrentUpdateError, GitError, NotARepositoryError
 
 log = logging.getLogger(__name__)
@@ -343,6 +343,10 @@ class GitRepo:
     def push(self, remote: str) -> PushOutcome:
         """Push the branch, never forced: accepted, or a lost race to fetch and retry."""
         return push(self._runner, remote, self.branch())
+
+    def push_branch(self, remote: str, branch: str) -> PushOutcome:
+        """Push another local branch (a task's) under its own name, never forced."""
+        return push_branch(self._runner, remote, branch)
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         proc = self._runner.run_status(["merge-base", "--is-ancestor", older, newer])

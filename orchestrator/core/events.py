@@ -427,8 +427,9 @@ class ReactionRetried(Payload):
     reactions: list[str] = []
 
 
-# Review's event types live in their own module; importing it here registers them with
-# every reader of this one.
+# Review's event types live in their own modules (a task branch's review; its pull request
+# on a code host); importing them here registers them with every reader of this one.
+from orchestrator.core import pull_events as _pull_events  # noqa: E402, F401
 from orchestrator.core import review_events as _review_events  # noqa: E402, F401
 
 SOURCE_EVENT_TYPES: tuple[str, ...] = (

@@ -499,5 +499,7 @@ def _(p: ev.ProjectCancelled, e: ev.Event, s: ProjectState) -> None:
     s.notices.append(Notice(event_id=e.id, kind="cancelled", message=p.reason, at=_at(e)))
 
 
-# Review's rules (a branch waiting, approved, rejected, merged) register on the same fold.
+# Review's rules (a branch waiting, approved, rejected, merged; its pull request) register on
+# the same fold.
+from orchestrator.core import fold_pulls as _fold_pulls  # noqa: E402, F401
 from orchestrator.core import fold_review as _fold_review  # noqa: E402, F401

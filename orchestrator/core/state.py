@@ -246,6 +246,8 @@ class ProjectState:
     change_requests: list[str] = field(default_factory=list)
     modules: dict[str, Module] = field(default_factory=dict)
     tasks: dict[str, Task] = field(default_factory=dict)
+    pulls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """A task's pull request on the code host (review.host: github): number, url, branch."""
     blocks: dict[str, Block] = field(default_factory=dict)
     dependencies: dict[str, Dependency] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)

@@ -59,9 +59,22 @@ def project_view(state: ProjectState) -> dict[str, Any]:
             "estimated_tokens": state.usage.estimated_tokens,
         },
         "findings": [finding_view(f) for f in state.findings],
+        **pulls_view(state),
         "events": state.events,
         "last_seq": state.last_seq,
     }
+
+
+def pulls_view(state: ProjectState) -> dict[str, Any]:
+    """The tasks' pull requests (review.host: github), and the tasks in review still without
+    one: queued behind the cap on open pull requests (or until the next sync opens theirs)."""
+    pulls = [{"task": task, "number": p["number"], "url": p["url"],
+              "task_status": state.tasks[task].status.value}
+             for task, p in sorted(state.pulls.items()) if task in state.tasks]
+    queued = sorted(t.id for t in state.tasks.values()
+                    if t.status == TaskStatus.IN_REVIEW and t.review_event
+                    and t.id not in state.pulls) if state.pulls else []
+    return {"pull_requests": pulls, "review_queue": queued}
 
 
 def alert_state(state: ProjectState, alert: Alert) -> str:
