@@ -468,8 +468,11 @@ def approve(project: str, task: str, message: str, as_json: bool) -> None:
     elif decision.merged:
         click.echo(f"Approved {task}: merged into {ws.repo.branch()}")
     else:
-        click.echo(f"Approved {task}, but it conflicts with {ws.repo.branch()} in "
-                   f"{', '.join(decision.conflicts)}: sent back to its Dev as rework")
+        click.echo(f"Error: {task} conflicts with {ws.repo.branch()} in "
+                   f"{', '.join(decision.conflicts)}: not merged; sent back to its Dev as "
+                   "rework", err=True)
+    if not decision.merged:
+        raise SystemExit(1)  # asked to merge, and nothing was merged
 
 
 @cli.command()

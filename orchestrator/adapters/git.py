@@ -218,9 +218,11 @@ class GitRepo:
         *,
         expected_head: str | None | _Unset = UNSET,
         merge_parents: tuple[str, ...] = (),
+        merged_files: Callable[[str | None], Mapping[str, bytes | None]] | None = None,
     ) -> str:
         """Commit these files (None deletes) on the current branch; return the new commit's sha.
-        With merge_parents it is a merge commit of those too (files: what the merge changes).
+        With merge_parents it is a merge commit of those too; merged_files(head) gives what
+        the merge changes on the branch's head, read under the index lock.
 
         As `git commit` does: under git's index lock, the index and work tree first, then the
         branch by compare-and-swap (against expected_head when given), then the index file.
@@ -253,7 +255,7 @@ class GitRepo:
                 try:
                     return self._committer.commit(
                         read_branch, files, message, self._options, check_expected, reflog,
-                        merge_parents,
+                        merge_parents, merged_files,
                     )
                 except ConcurrentUpdateError:
                     # A person's plain `git commit` lets go of the index lock before it moves

@@ -183,23 +183,21 @@ class Branches:
         Through the index-first committer: the person's index and work tree get the merged
         files only, hooks run, the commit is signed when asked."""
         theirs = plan if isinstance(plan, str) else plan.theirs
-        for attempt in range(5):
-            ours = self._repo.head()
+        plans = [] if isinstance(plan, str) else [plan]
+
+        def changes(ours: str | None) -> Mapping[str, bytes | None]:
             if ours is None:
                 raise GitError("the branch has no commit to merge into; commit first")
-            if isinstance(plan, str) or plan.ours != ours:
-                plan = self.plan_merge(ours, theirs)
-            if plan.conflicts:
+            if not plans or plans[-1].ours != ours:
+                plans.append(self.plan_merge(ours, theirs))
+            if plans[-1].conflicts:
                 raise MergeConflictError(
-                    f"{theirs[:12]} conflicts with {ours[:12]} in " + ", ".join(plan.conflicts),
-                    plan.conflicts)
-            try:
-                return self._repo.commit_files({**plan.changes, **files}, message,
-                                               expected_head=ours, merge_parents=(theirs,))
-            except ConcurrentUpdateError:
-                if attempt == 4:
-                    raise
-        raise AssertionError("unreachable")
+                    f"{theirs[:12]} conflicts with {ours[:12]} in "
+                    + ", ".join(plans[-1].conflicts), plans[-1].conflicts)
+            return plans[-1].changes
+
+        return self._repo.commit_files(files, message, merge_parents=(theirs,),
+                                       merged_files=changes)
 
     def delete_merged(self, name: str, expected: str) -> bool:
         """Delete a branch orch has just merged (so every commit of it is held) if it is

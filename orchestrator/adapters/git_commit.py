@@ -115,9 +115,12 @@ class IndexCommitter:
         expected_head: Callable[[str | None], None],
         reflog: Callable[[str | None], str],
         merged: Sequence[str] = (),
+        merged_files: Callable[[str | None], Mapping[str, bytes | None]] | None = None,
     ) -> str:
         """Commit files (None deletes) on the branch read_branch() names; return the sha.
-        `merged` are further parents: a merge commit, whose merged files are in `files`."""
+        `merged` are further parents: a merge commit, whose merged files `merged_files`
+        works out from the branch's commit, read under the lock (so no commit of a person's
+        can slip in between)."""
         for path in files:
             check_path(path)
         self._acquire()
@@ -125,6 +128,10 @@ class IndexCommitter:
         try:
             ref, old, base_tree = read_branch()
             expected_head(old)
+            if merged_files is not None:
+                files = {**merged_files(old), **files}
+                for path in files:
+                    check_path(path)
             self.state_dir.mkdir(parents=True, exist_ok=True)
             entries = self._entries(files, options.autocrlf)
             if old:

@@ -131,8 +131,9 @@ def test_a_conflict_with_main_goes_back_as_rework_and_keeps_both_sides(tmp_path:
     git(repo, "add", path)
     git(repo, "commit", "-qm", "a person's note")
 
-    out = run_orch(repo, "approve", "vents", item["task"]).stdout
-    assert "conflicts" in out and path in out
+    refused = run_orch(repo, "approve", "vents", item["task"], check=False)
+    assert refused.returncode == 1 and refused.stderr.startswith("Error: ")
+    assert "conflicts" in refused.stderr and path in refused.stderr
     assert (repo / path).read_text() == "# Kept by the person: vents close at night.\n"
     (conflict,) = events(repo, "merge.conflicted")
     assert conflict["payload"]["paths"] == [path]
