@@ -110,6 +110,19 @@ def plan_claim(state: ProjectState, actor: str, causation: str, worker: str,
     return ClaimPlan("held", current)
 
 
+def active_workers(states: list[ProjectState], worker: str, now: datetime) -> set[str]:
+    """The workers seen claiming within their lease, this one included: who shares the work."""
+    return {worker} | {c.worker for s in states for c in s.claims.values()
+                       if not expired(c, now) and c.worker}
+
+
+def fair_share(ready: int, free: int, peers: int) -> int:
+    """How many of `ready` reactions one of `peers` workers claims in a pass, with `free` slots:
+    its share rounded up, so work never waits for lack of a taker; what others leave is
+    claimed by whoever looks next."""
+    return max(0, min(free, -(-ready // max(1, peers))))
+
+
 def held_by_others(state: ProjectState, worker: str, now: datetime) -> list[tuple[str, Claim]]:
     """Open claims of other workers that still hold: what a run that stops waits for."""
     return sorted(((k, c) for k, c in state.claims.items()

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from orchestrator.adapters.config_file import load_config
 from orchestrator.core.flow import Reaction
 from orchestrator.core.state import ProjectStatus
-from orchestrator.errors import UsageError
+from orchestrator.errors import PushContendedError, UsageError
 from orchestrator.runtime.engine import Engine
 from orchestrator.runtime.projects import adopt_specs
 from orchestrator.runtime.runner import make_provider, run_lock
@@ -33,6 +33,8 @@ class DispatchReport:
     events: int = 0
     pushes: int = 0
     rejections: int = 0
+    contended: int = 0
+    renewals: int = 0
     dropped: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
@@ -41,6 +43,7 @@ class DispatchReport:
     def add(self, sync_report: SyncReport) -> None:
         self.pushes += sync_report.pushes
         self.rejections += sync_report.rejections
+        self.contended += sync_report.contended
         self.dropped.extend(sync_report.dropped)
 
     def as_dict(self) -> dict[str, object]:
@@ -69,11 +72,21 @@ def dispatch(ws: Workspace, *, until_idle: bool = False, max_seconds: float | No
             engine.accepts = _filter(role, squad)
             pushed = SyncReport()
 
-            def share(into: SyncReport = pushed) -> None:
-                step = publish(ws, remote)
+            def share(into: SyncReport = pushed) -> bool:
+                try:
+                    step = publish(ws, remote)
+                except PushContendedError as exc:
+                    # Many workers on one remote: losing every race of one publish is load,
+                    # not failure. The commits wait here; the next pass pushes them, and no
+                    # agent starts on a claim the others cannot see yet.
+                    into.pushes += exc.pushes
+                    into.rejections += exc.pushes
+                    into.contended += 1
+                    return False
                 into.pushes += step.pushes
                 into.rejections += step.rejections
                 into.dropped.extend(step.dropped)
+                return True
 
             engine.publish = share
             timer = None
@@ -86,15 +99,16 @@ def dispatch(ws: Workspace, *, until_idle: bool = False, max_seconds: float | No
             finally:
                 if timer is not None:
                     timer.cancel()
-            share()
+            shared = share()
             report.add(pushed)
             report.sweeps += 1
             report.events += run.events
+            report.renewals += run.renewals
             report.failures.extend(run.failures)
             report.held = run.held
             states = ws.reader.states(ws.reader.projects())
             report.projects = {p: s.status.value for p, s in states.items()}
-            busy = run.events > 0 or bool(run.held)
+            busy = run.events > 0 or bool(run.held) or not shared
             if not until_idle or run.stopped or not busy or all(
                     s.status in _DONE for s in states.values()) and not run.held:
                 break
@@ -102,6 +116,8 @@ def dispatch(ws: Workspace, *, until_idle: bool = False, max_seconds: float | No
                 break
             if run.events == 0:
                 time.sleep(poll_s)  # others hold the work: let them push before looking again
+        # What is still unpushed goes now, with patience: the sweeps are over.
+        report.add(publish(ws, remote, attempts=60))
     return report
 
 

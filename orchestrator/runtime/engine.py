@@ -13,14 +13,17 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from orchestrator.agents.base import AgentContext, AgentFailure, AgentOutput
 from orchestrator.agents.team import perform
 from orchestrator.core import events as ev
 from orchestrator.core.claims import (
     TIME_FORMAT,
+    active_workers,
     claim_key,
     expires_at,
+    fair_share,
     held_by_others,
     plan_claim,
 )
@@ -52,6 +55,7 @@ class RunReport:
     `orch retry`."""
     stopped: bool = False
     dropped: int = 0
+    renewals: int = 0
     held: list[str] = field(default_factory=list)
     """Reactions other workers hold claims on when the run stopped: which, whose, until."""
 
@@ -84,11 +88,13 @@ class Engine:
         self._halted: set[str] = set()
         self._read_lock = threading.Lock()
         self._committed: dict[tuple[str, str], str | None] = {}
+        self._peers = 1
         self.accepts: Callable[[Reaction], bool] = lambda _: True
         """Which agent work this worker takes (`orch dispatch --role/--squad`)."""
-        self.publish: Callable[[], None] | None = None
+        self.publish: Callable[[], bool] | None = None
         """Shares what was committed through the remote (`orch dispatch`): claims are
-        published, and re-checked against what came in, before any agent starts."""
+        published, and re-checked against what came in, before any agent starts; False when
+        the push did not land (the remote is contended), and then no agent starts."""
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -106,16 +112,20 @@ class Engine:
                 progressed = self._finish_batch([jobs.pop(k) for k in done], report)
                 states = self._states(projects)
                 starting: list[tuple[str, Reaction, AgentContext, str]] = []
+                now = self._settings().now
+                assert now is not None
+                self._peers = len(active_workers(list(states.values()), self.worker, now))
+                self._renew(jobs, states, now, report)
                 for project, state in states.items():
                     if project not in self._halted:
                         progressed |= self._step(project, state, jobs, starting, report)
                 # Agents read only their snapshot, so they start before the commit: writing
                 # it overlaps their model calls. A crash loses nothing that was committed,
                 # and what was not is decided again by the next run.
-                if self.publish is not None and self.ws.log.has_staged():
+                if self.publish is not None and (starting or self.ws.log.has_staged()):
+                    # Also when only resumed claims start: they may not be pushed yet.
                     self.ws.log.commit()
-                    self.publish()
-                    starting = self._still_claimed(starting)
+                    starting = self._still_claimed(starting) if self.publish() else []
                 for project, r, ctx, claim in starting:
                     jobs[(project, *r.key)] = _Job(project, r, pool.submit(perform, ctx, r),
                                                    claim, ctx)
@@ -136,6 +146,41 @@ class Engine:
             pool.shutdown(wait=not report.stopped, cancel_futures=True)
         report.held = self._held(projects)
         return report
+
+    def _renew(self, jobs: dict[Key, _Job], states: dict[str, ProjectState], now: datetime,
+               report: RunReport) -> None:
+        """Renew the leases of calls still in flight, so that peers see they are alive and a
+        long call is not taken over. A renewal is one event and rides in the pass's one commit
+        and push; when one is due (half its lease gone) every claim past a quarter of its lease
+        renews with it, so a worker pushes renewals at most about twice a lease, however many
+        calls it has in flight (none at all while calls are shorter than half a lease)."""
+        live = []
+        for job in jobs.values():
+            state = states.get(job.project)
+            current = state.claims.get(claim_key(job.reaction.actor, job.reaction.causation_id)) \
+                if state is not None else None
+            if job.future.done() or current is None or current.done \
+                    or current.event_id != job.claim:
+                continue  # finished, or lost: the fence keeps a lost claim's result out
+            left = (expires_at(current) - now).total_seconds()
+            live.append((job, current, left))
+        if not any(left < c.lease_s / 2 for _, c, left in live):
+            return
+        for job, current, left in live:
+            if left >= current.lease_s * 3 / 4:
+                continue
+            r = job.reaction
+            renewal = ev.NewEvent(payload=ev.ReactionClaimed(
+                worker=self.worker, lease_s=self.config.lease_s, takeover_of=job.claim,
+                kind=r.kind), actor=r.actor, causation_id=r.causation_id,
+                request_id=states[job.project].request_id or None)
+            try:
+                written = self.ws.log.stage(job.project, [renewal])
+            except UsageError:
+                continue  # the log no longer holds this claim: the result will be fenced
+            job.claim = written[0].id
+            report.events += 1
+            report.renewals += 1
 
     def _still_claimed(self, starting: list[tuple[str, Reaction, AgentContext, str]]
                        ) -> list[tuple[str, Reaction, AgentContext, str]]:
@@ -189,9 +234,11 @@ class Engine:
         new = [r for r in reactions if r.is_agent_work and (project, *r.key) not in jobs
                and self.accepts(r)]
         if self.publish is not None:
-            # Sharing a remote: claim only what this worker can start now, and leave the
-            # rest to the others instead of queueing it behind its own pool.
-            new = new[:max(0, self.config.parallelism - len(jobs) - len(starting))]
+            # Sharing a remote: claim only what this worker can start now, and of that only
+            # its fair share among the workers seen claiming, leaving the rest to the others
+            # instead of queueing it behind its own pool (the first to look took it all).
+            free = self.config.parallelism - len(jobs) - len(starting)
+            new = new[:fair_share(len(new), free, self._peers)]
         if not new:
             return staged
         # Agents only read their state: one snapshot serves every job started together.

@@ -18,7 +18,7 @@ from orchestrator.adapters.eventfiles import EVENTS_DIR, FILE_NAME_RE, FileRef
 from orchestrator.adapters.eventparse import event_path, parse_event, serialize
 from orchestrator.core.events import Event
 from orchestrator.core.fold import apply_event
-from orchestrator.errors import GitError
+from orchestrator.errors import PushContendedError
 from orchestrator.runtime.log import commit_message
 from orchestrator.runtime.workspace import Workspace
 
@@ -29,6 +29,8 @@ class SyncReport:
     rejections: int = 0
     pushed: bool = False
     kept: int = 0
+    contended: int = 0
+    """Publishes that lost every race they ran (their commits waited for the next)."""
     dropped: list[str] = field(default_factory=list)
     """Unpushed events the fetched log made void: `type id: reason`."""
 
@@ -57,8 +59,8 @@ def publish(ws: Workspace, remote: str, *, attempts: int = 12, base_delay_s: flo
         rebase(ws, remote, report, head)
         # Full jitter: racing workers spread out instead of colliding again in step.
         sleep(random.uniform(0, base_delay_s * (2 ** min(attempt, 4))))
-    raise GitError(f"the push to '{remote}' lost the race {attempts} times in a row; nothing "
-                   "is lost, the commits wait in this clone: run orch again")
+    raise PushContendedError(f"the push to '{remote}' lost the race {attempts} times in a row; nothing "
+                   "is lost, the commits wait in this clone: run orch again", report.pushes)
 
 
 def sync(ws: Workspace, remote: str) -> SyncReport:
