@@ -26,7 +26,15 @@ from orchestrator.adapters.git_commit import (
     check_path,
 )
 from orchestrator.adapters.git_read import FileChange, decode_path, parse_log, stream_blobs
-from orchestrator.adapters.git_remote import PushOutcome, fetch, push, remote_sha
+from orchestrator.adapters.git_remote import (
+    PushOutcome,
+    announce,
+    fetch,
+    peers,
+    push,
+    remote_sha,
+    retire,
+)
 from orchestrator.errors import ConcurrentUpdateError, GitError, NotARepositoryError
 
 log = logging.getLogger(__name__)
@@ -332,6 +340,18 @@ class GitRepo:
     def push(self, remote: str) -> PushOutcome:
         """Push the branch, never forced: accepted, or a lost race to fetch and retry."""
         return push(self._runner, remote, self.branch())
+
+    def announce(self, remote: str, worker: str) -> bool:
+        """Tell the other workers on `remote` that `worker` is dispatching (a heartbeat on
+        refs/orch/workers/<worker>, never on a branch)."""
+        return announce(self._runner, remote, worker, self._identity)
+
+    def retire(self, remote: str, worker: str) -> None:
+        retire(self._runner, remote, worker)
+
+    def peers(self, since_unix: int) -> set[str]:
+        """Workers whose heartbeat, as last fetched, is at or after `since_unix`."""
+        return peers(self._runner, since_unix)
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         proc = self._runner.run_status(["merge-base", "--is-ancestor", older, newer])

@@ -9,6 +9,7 @@ order the files arrive in. Pure: times come from the events and from the caller.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -116,11 +117,12 @@ def active_workers(states: list[ProjectState], worker: str, now: datetime) -> se
                        if not expired(c, now) and c.worker}
 
 
-def fair_share(ready: int, free: int, peers: int) -> int:
-    """How many of `ready` reactions one of `peers` workers claims in a pass, with `free` slots:
-    its share rounded up, so work never waits for lack of a taker; what others leave is
-    claimed by whoever looks next."""
-    return max(0, min(free, -(-ready // max(1, peers))))
+def preferred_worker(key: str, workers: set[str]) -> str:
+    """The worker that claims reaction `key` first: highest rendezvous hash of (worker, key).
+    Every worker computes the same answer from the same set, so peers claim different
+    reactions (their claims survive each other's rebases) and the work spreads evenly; when
+    a worker comes or goes only its own share moves."""
+    return max(sorted(workers), key=lambda w: hashlib.sha256(f"{w} {key}".encode()).digest())
 
 
 def held_by_others(state: ProjectState, worker: str, now: datetime) -> list[tuple[str, Claim]]:

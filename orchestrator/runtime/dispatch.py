@@ -8,9 +8,10 @@ published through the remote, whose push is the compare-and-swap.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
 from orchestrator.adapters.config_file import load_config
@@ -21,6 +22,7 @@ from orchestrator.runtime.engine import Engine
 from orchestrator.runtime.projects import adopt_specs
 from orchestrator.runtime.runner import make_provider, run_lock
 from orchestrator.runtime.sync import SyncReport, publish, sync
+from orchestrator.runtime.worker import worker_id
 from orchestrator.runtime.workspace import Workspace
 
 _DONE = (ProjectStatus.COMPLETED, ProjectStatus.ACCEPTED)
@@ -63,13 +65,14 @@ def dispatch(ws: Workspace, *, until_idle: bool = False, max_seconds: float | No
     provider = make_provider(ws, config, echo=echo)
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     report = DispatchReport()
-    with run_lock(ws):
+    with run_lock(ws), _heartbeat(ws, remote, config.lease_s) as peers:
         while True:
             report.add(sync(ws, remote))
             adopt_specs(ws, config, echo)
             engine = Engine(ws, config, provider, echo=echo)
             report.worker = engine.worker
             engine.accepts = _filter(role, squad)
+            engine.list_peers = peers
             pushed = SyncReport()
 
             def share(into: SyncReport = pushed) -> bool:
@@ -108,7 +111,7 @@ def dispatch(ws: Workspace, *, until_idle: bool = False, max_seconds: float | No
             report.held = run.held
             states = ws.reader.states(ws.reader.projects())
             report.projects = {p: s.status.value for p, s in states.items()}
-            busy = run.events > 0 or bool(run.held) or not shared
+            busy = run.events > 0 or bool(run.held) or not shared or run.deferred > 0
             if not until_idle or run.stopped or not busy or all(
                     s.status in _DONE for s in states.values()) and not run.held:
                 break
@@ -119,6 +122,27 @@ def dispatch(ws: Workspace, *, until_idle: bool = False, max_seconds: float | No
         # What is still unpushed goes now, with patience: the sweeps are over.
         report.add(publish(ws, remote, attempts=60))
     return report
+
+
+@contextlib.contextmanager
+def _heartbeat(ws: Workspace, remote: str, lease_s: int
+               ) -> Iterator[Callable[[], set[str]]]:
+    """While this worker dispatches, its heartbeat is on the remote (renewed every half
+    lease, one push of its own ref, never of the branch): peers that see it leave it its
+    share of the ready work. Yields the workers dispatching, as last fetched."""
+    worker = worker_id(ws.root)
+    beat = [0.0]
+
+    def peers() -> set[str]:
+        now = time.time()
+        if now - beat[0] >= lease_s / 2 and ws.repo.announce(remote, worker):
+            beat[0] = now
+        return ws.repo.peers(int(now) - lease_s) | {worker}
+
+    try:
+        yield peers
+    finally:
+        ws.repo.retire(remote, worker)
 
 
 def _filter(role: str | None, squad: str | None) -> Callable[[Reaction], bool]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -23,9 +24,9 @@ from orchestrator.core.claims import (
     active_workers,
     claim_key,
     expires_at,
-    fair_share,
     held_by_others,
     plan_claim,
+    preferred_worker,
 )
 from orchestrator.core.config import Config
 from orchestrator.core.flow import FlowSettings, Reaction, pending_reactions
@@ -43,6 +44,10 @@ from orchestrator.runtime.worker import worker_id
 from orchestrator.runtime.workspace import Workspace
 
 Key = tuple[str, str, str]  # project, actor, causation
+CLAIM_GRACE_S = 2.0
+"""How long ready work waits for its preferred worker before any other claims it, at least:
+four of this worker's recent publishes, so that a loaded remote does not turn the grace into
+a race."""
 
 
 @dataclass
@@ -56,6 +61,8 @@ class RunReport:
     stopped: bool = False
     dropped: int = 0
     renewals: int = 0
+    deferred: int = 0
+    """Looks at ready work left to the peer it falls to (claimed here after a grace)."""
     held: list[str] = field(default_factory=list)
     """Reactions other workers hold claims on when the run stopped: which, whose, until."""
 
@@ -88,7 +95,13 @@ class Engine:
         self._halted: set[str] = set()
         self._read_lock = threading.Lock()
         self._committed: dict[tuple[str, str], str | None] = {}
-        self._peers = 1
+        self._peers: set[str] = {self.worker}
+        self._ready_since: dict[tuple[str, str], float] = {}
+        self._push_s = 0.0
+        """How long a publish takes here lately (moving average): the grace scales with it."""
+        self.list_peers: Callable[[], set[str]] = lambda: set()
+        """The workers dispatching on the same remote, by their heartbeats as last fetched
+        (`orch dispatch`); asked every pass, since peers come and go during a sweep."""
         self.accepts: Callable[[Reaction], bool] = lambda _: True
         """Which agent work this worker takes (`orch dispatch --role/--squad`)."""
         self.publish: Callable[[], bool] | None = None
@@ -114,7 +127,8 @@ class Engine:
                 starting: list[tuple[str, Reaction, AgentContext, str]] = []
                 now = self._settings().now
                 assert now is not None
-                self._peers = len(active_workers(list(states.values()), self.worker, now))
+                self._peers = self.list_peers() | active_workers(list(states.values()),
+                                                                 self.worker, now)
                 self._renew(jobs, states, now, report)
                 for project, state in states.items():
                     if project not in self._halted:
@@ -125,7 +139,10 @@ class Engine:
                 if self.publish is not None and (starting or self.ws.log.has_staged()):
                     # Also when only resumed claims start: they may not be pushed yet.
                     self.ws.log.commit()
-                    starting = self._still_claimed(starting) if self.publish() else []
+                    began = time.monotonic()
+                    landed = self.publish()
+                    self._push_s = 0.7 * self._push_s + 0.3 * (time.monotonic() - began)
+                    starting = self._still_claimed(starting) if landed else []
                 for project, r, ctx, claim in starting:
                     jobs[(project, *r.key)] = _Job(project, r, pool.submit(perform, ctx, r),
                                                    claim, ctx)
@@ -234,11 +251,15 @@ class Engine:
         new = [r for r in reactions if r.is_agent_work and (project, *r.key) not in jobs
                and self.accepts(r)]
         if self.publish is not None:
-            # Sharing a remote: claim only what this worker can start now, and of that only
-            # its fair share among the workers seen claiming, leaving the rest to the others
-            # instead of queueing it behind its own pool (the first to look took it all).
+            # Sharing a remote: claim only what this worker can start now, and of that first
+            # its own share among the workers dispatching, leaving the rest to the others
+            # instead of queueing it behind its own pool. Without that, the worker whose
+            # result made work ready claimed it in the same push, before any peer saw it,
+            # and one worker did everything while the others lost every race.
             free = self.config.parallelism - len(jobs) - len(starting)
-            new = new[:fair_share(len(new), free, self._peers)]
+            mine = [r for r in new if self._mine_to_claim(project, state, r)]
+            report.deferred += len(new) - len(mine)
+            new = mine[:max(0, free)]
         if not new:
             return staged
         # Agents only read their state: one snapshot serves every job started together.
@@ -255,6 +276,20 @@ class Engine:
             starting.append((project, r, ctx, claim))
             started = True
         return staged or started
+
+    def _mine_to_claim(self, project: str, state: ProjectState, r: Reaction) -> bool:
+        """This worker's own claims to resume, the reactions it is the preferred worker of,
+        and any that has waited unclaimed past the grace (its preferred worker is busy or
+        gone: the work never waits for one worker)."""
+        key = claim_key(r.actor, r.causation_id)
+        if len(self._peers) <= 1 or preferred_worker(key, self._peers) == self.worker:
+            return True
+        now = self._settings().now
+        assert now is not None
+        if plan_claim(state, r.actor, r.causation_id, self.worker, now).action == "resume":
+            return True
+        first = self._ready_since.setdefault((project, key), time.monotonic())
+        return time.monotonic() - first >= max(CLAIM_GRACE_S, 4 * self._push_s)
 
     def _claim(self, project: str, state: ProjectState, r: Reaction, report: RunReport) -> str:
         """The id of this worker's claim on a reaction it may now work ('' when it may not):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
@@ -11,9 +12,9 @@ from orchestrator.core import events as ev
 from orchestrator.core.claims import (
     active_workers,
     claim_key,
-    fair_share,
     held_by_others,
     plan_claim,
+    preferred_worker,
 )
 from orchestrator.core.flow import FlowSettings, pending_reactions
 from orchestrator.core.fold import fold_project
@@ -201,7 +202,7 @@ def test_only_the_holder_renews_and_never_after_its_lease_was_handed_back() -> N
     assert refused_ids(state) == {late.id}
 
 
-def test_workers_claim_a_fair_share_of_what_is_ready() -> None:
+def test_workers_seen_claiming_and_the_preferred_worker_of_a_reaction() -> None:
     p = created()
     a = claimed(2, "w-a", p.id, lease_s=60, at_s=2)
     b = make("reaction.claimed", 3, actor="engineer", causation=p.id, at_s=3, worker="w-b",
@@ -210,8 +211,13 @@ def test_workers_claim_a_fair_share_of_what_is_ready() -> None:
     soon, late = T0 + timedelta(seconds=30), T0 + timedelta(seconds=100)
     assert active_workers([state], "w-c", soon) == {"w-a", "w-b", "w-c"}
     assert active_workers([state], "w-c", late) == {"w-c"}  # gone quiet: not counted
-    assert fair_share(ready=8, free=8, peers=3) == 3  # rounded up: no work left untaken
-    assert fair_share(ready=8, free=2, peers=3) == 2  # never past the free slots
-    assert fair_share(ready=1, free=4, peers=8) == 1
-    assert fair_share(ready=0, free=4, peers=1) == 0
-    assert fair_share(ready=5, free=8, peers=0) == 5
+    workers = {f"w-{i}" for i in range(8)}
+    keys = [claim_key("dev.api", f"01J{i:023d}") for i in range(400)]
+    owners = Counter(preferred_worker(k, workers) for k in keys)
+    assert set(owners) == workers and min(owners.values()) >= 25  # spread over all eight
+    # The same answer whatever order the set is built in; a worker leaving moves only its own.
+    assert all(preferred_worker(k, set(sorted(workers, reverse=True))) == owners_k
+               for k, owners_k in ((k, preferred_worker(k, workers)) for k in keys))
+    fewer = workers - {"w-3"}
+    assert all(preferred_worker(k, fewer) == preferred_worker(k, workers)
+               for k in keys if preferred_worker(k, workers) != "w-3")
