@@ -139,3 +139,22 @@ def test_a_crash_between_moving_onto_the_fetch_and_recommitting_loses_nothing(
     events = Workspace.open(clone(tmp_path, remote, "check")).reader.events("race")
     assert [e.id for e in events].count(mine.id) == 1
     assert rerun.repo.saved_unpushed() is None
+
+
+def test_worker_heartbeats_are_seen_by_peers_and_gone_when_a_worker_retires(
+        tmp_path: Path) -> None:
+    remote = seeded_remote(tmp_path)
+    a, b = (Workspace.open(clone(tmp_path, remote, name)) for name in ("a", "b"))
+    branch_before = git(remote, "rev-parse", "main")
+    assert a.repo.announce("origin", "w-aaaa") and a.repo.announce("origin", "w-aaaa")
+    assert b.repo.announce("origin", "w-bbbb")
+    assert git(remote, "rev-parse", "main") == branch_before  # the branch never moves
+    b.repo.fetch("origin")
+    assert b.repo.peers(0) == {"w-aaaa", "w-bbbb"}
+    assert b.repo.peers(2**40) == set()  # a heartbeat older than the window is not counted
+    # Renewed heartbeats are fast-forwards of the worker's own ref, never forced.
+    log = git(remote, "log", "--format=%s", "refs/orch/workers/w-aaaa").splitlines()
+    assert log == ["orch worker w-aaaa is dispatching"] * 2
+    a.repo.retire("origin", "w-aaaa")
+    b.repo.fetch("origin")
+    assert b.repo.peers(0) == {"w-bbbb"}
