@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from orchestrator.adapters.crash_points import crash_point
 from orchestrator.agents.base import AgentContext, AgentFailure, AgentOutput
 from orchestrator.agents.team import perform
 from orchestrator.core import events as ev
@@ -362,6 +363,7 @@ class Engine:
         r = job.reaction
         try:
             out = job.future.result()
+            crash_point("after-model")
             files = self.guard.check(job.project, out.files)
         except AgentFailure as exc:
             self._fail(job.project, r, exc.kind, exc.reason, report, job.ctx)

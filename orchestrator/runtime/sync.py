@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from orchestrator.adapters.crash_points import crash_point
 from orchestrator.adapters.eventfiles import EVENTS_DIR, FILE_NAME_RE, FileRef
 from orchestrator.adapters.eventparse import event_path, parse_event, serialize
 from orchestrator.core.events import Event
@@ -49,9 +50,11 @@ def publish(ws: Workspace, remote: str, *, attempts: int = 12, base_delay_s: flo
         head = ws.repo.head()
         if head is None or head == ws.repo.remote_sha(remote):
             return report
+        crash_point("after-commit")
         outcome = ws.repo.push(remote)
         report.pushes += 1
         if outcome.accepted:
+            crash_point("after-push")
             ws.repo.fetch(remote)  # cheap: records where the remote is now
             report.pushed = True
             return report
@@ -90,6 +93,7 @@ def rebase(ws: Workspace, remote: str, report: SyncReport, head: str) -> None:
     changed = ws.repo.changed_files(base, head)
     events, files = _split(changed)
     ws.repo.move_onto(upstream, head)
+    crash_point("during-push")
     _forget(ws)
     kept, dropped_files = _renumber(ws, events, report)
     blobs: dict[str, bytes | None] = {event_path(e): serialize(e) for e in kept}
