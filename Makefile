@@ -48,8 +48,11 @@ test-tools:
 	  && npm install --silent --no-audit --no-fund --prefix .cache/mermaid mermaid@11 >/dev/null 2>&1; } \
 	  || echo "note: mermaid (npm) could not be installed; the diagram-drawing tests will skip"
 
+# The suite is mostly git and orch subprocesses waiting on each other: two pytest workers keep
+# both cores of a CI runner busy (TEST_WORKERS=0 runs it in one process).
+TEST_WORKERS ?= 2
 test: lint test-tools sandbox
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/status.py

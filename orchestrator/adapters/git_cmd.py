@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from orchestrator.adapters.git_lock import PARENT_VARIABLE, parent_mark
 from orchestrator.errors import GitError
 
 # Config that would change the machine-readable output of the commands we parse.
@@ -50,7 +51,7 @@ class GitRunner:
     @property
     def env(self) -> dict[str, str]:
         """The environment as it is now (identity and dates may change), pinned to this repo."""
-        env = {**os.environ, **self._pinned}
+        env = {**os.environ, **self._pinned, PARENT_VARIABLE: parent_mark()}
         env.pop("GIT_INDEX_FILE", None)
         return env
 

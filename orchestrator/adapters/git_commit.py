@@ -21,7 +21,13 @@ from pathlib import Path
 
 from orchestrator.adapters.crash_points import crash_point
 from orchestrator.adapters.git_cmd import GitRunner, first_line
-from orchestrator.adapters.git_lock import IndexLock, StaleLockError, is_stale
+from orchestrator.adapters.git_lock import (
+    IndexLock,
+    StaleLockError,
+    is_stale,
+    lock_owner,
+    wait_for_orphans,
+)
 from orchestrator.errors import ConcurrentUpdateError, GitError
 
 ZERO = "0" * 40
@@ -46,6 +52,10 @@ class CommitOptions:
     identity: Mapping[str, str] | None = None
     autocrlf: bool = False
     """core.autocrlf is true or input: CRLF in a text file is converted on the way in."""
+
+
+IndexSignature = tuple[int, int, int, bytes]
+"""Inode, size, mtime and git's checksum of an index file (see _signature)."""
 
 
 def check_path(path: str) -> str:
@@ -92,7 +102,7 @@ class IndexCommitter:
         self.commit_index = self.state_dir / "index.commit"
         self.message_file = self.state_dir / "COMMIT_EDITMSG"
         self.last_commit = self.state_dir / "last-commit"
-        self._clean_index: tuple[str, tuple[int, int, int]] | None = None
+        self._clean_index: tuple[str, IndexSignature] | None = None
 
     # -- the commit ----------------------------------------------------------------------------
 
@@ -159,7 +169,8 @@ class IndexCommitter:
             self._finish()
             raise
         os.replace(self.next_index, self.index)
-        self._clean_index = None if staged else (new, _signature(self.index))
+        signature = None if staged else _signature(self.index)
+        self._clean_index = None if signature is None else (new, signature)
         self._finish()
         if options.hooks_dir is not None:
             with contextlib.suppress(GitError):
@@ -170,8 +181,10 @@ class IndexCommitter:
         """The index is the one orch's last commit wrote, untouched since (git replaces the
         file on every write), and that commit staged nothing of a person's: it is HEAD's
         tree exactly, so no `write-tree` of 100k entries is needed to tell."""
-        return self._clean_index is not None and self._clean_index == (
-            head, _signature(self.index))
+        if self._clean_index is None:
+            return False
+        signature = _signature(self.index)
+        return signature is not None and self._clean_index == (head, signature)
 
     def _acquire(self) -> None:
         try:
@@ -486,6 +499,14 @@ class IndexCommitter:
         """Undo or finish the commit of an orch process that died holding the index lock."""
         if not is_stale(self.lock.path):
             return
+        owner = lock_owner(self.lock.path)
+        if owner is not None:
+            wait_for_orphans(owner)
+        # The private indexes are orch's alone, and their owner is dead: a lock a killed git
+        # command left on one would fail every later commit.
+        for private in (self.next_index, self.commit_index):
+            with contextlib.suppress(FileNotFoundError):
+                private.with_name(private.name + ".lock").unlink()
         try:
             record = json.loads(self.journal.read_text())
         except (OSError, ValueError):
@@ -507,12 +528,21 @@ class IndexCommitter:
         self._finish()
 
 
-def _signature(path: Path) -> tuple[int, int, int]:
+def _signature(path: Path) -> IndexSignature | None:
+    """What tells one index file from another: inode, size and mtime can all repeat (a freed
+    inode is reused at once, and mtime moves in clock ticks of several milliseconds), so the
+    checksum git writes at the end of every index is part of it. None when there is no file,
+    or no checksum (index.skipHash), so nothing can be taken for orch's own index."""
     try:
-        st = path.stat()
+        with open(path, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            handle.seek(max(st.st_size - 20, 0))
+            trailer = handle.read(20)
     except FileNotFoundError:
-        return (0, 0, 0)
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+        return None
+    if not trailer.strip(b"\0"):
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, trailer)
 
 
 def _raw_changes(out: bytes, statuses: bytes) -> list[tuple[str, str]]:

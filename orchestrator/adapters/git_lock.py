@@ -48,6 +48,47 @@ def lock_owner(path: Path) -> tuple[int, str] | None:
     return int(fields[0]), fields[1].decode() if len(fields) > 1 else ""
 
 
+PARENT_VARIABLE = "ORCH_GIT_PARENT"
+"""Set on every git command orch runs to "pid start-time" of the orch process: git commands
+outlive an orch that was killed, and recovery waits for them (see wait_for_orphans)."""
+
+
+_parent_marks: dict[int, str] = {}
+
+
+def parent_mark() -> str:
+    """PARENT_VARIABLE's value for this process (kept per pid: a forked child is another)."""
+    pid = os.getpid()
+    mark = _parent_marks.get(pid)
+    if mark is None:
+        mark = _parent_marks[pid] = f"{pid} {_start_time(pid)}"
+    return mark
+
+
+def wait_for_orphans(owner: tuple[int, str], timeout_s: float = 10.0) -> None:
+    """Wait until no git command started by the dead orch process `owner` is still running.
+
+    A kill -9 of orch does not stop the git command it was waiting for: an `update-ref` or a
+    `checkout-index` finishing after recovery undid the work tree would leave a commit whose
+    files are not in the work tree. Such commands carry PARENT_VARIABLE in their environment.
+    Without /proc (not Linux) there is nothing to look at and nothing is waited for."""
+    mark = f"{PARENT_VARIABLE}={owner[0]} {owner[1]}".encode() + b"\0"
+    deadline = time.monotonic() + timeout_s
+    proc = Path("/proc")
+    while time.monotonic() < deadline:
+        running = False
+        for entry in proc.glob("[0-9]*"):
+            try:
+                if mark in (entry / "environ").read_bytes():
+                    running = True
+                    break
+            except OSError:
+                continue
+        if not running:
+            return
+        time.sleep(0.02)
+
+
 def is_stale(path: Path) -> bool:
     """The lock file is orch's and the process that took it is gone."""
     owner = lock_owner(path)
@@ -74,7 +115,7 @@ class IndexLock:
         delay = 0.002
         while True:
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                self._create(mark)
             except FileExistsError:
                 if is_stale(self.path):
                     raise StaleLockError(self.path) from None
@@ -88,12 +129,30 @@ class IndexLock:
                 continue
             except OSError as exc:
                 raise GitError(f"cannot create {self.path}: {exc}; check permissions") from exc
+            self.held = True
+            return
+
+    def _create(self, mark: bytes) -> None:
+        """Create the lock file already holding the mark: written to a private file first and
+        hard-linked into place (atomic, and refused when the lock exists), so a kill -9 can
+        never leave an empty `index.lock` that no one can tell from git's own."""
+        private = self.path.with_name(f"{self.path.name}.orch-{os.getpid()}")
+        with open(private, "wb") as handle:
+            handle.write(mark)
+        try:
+            os.link(private, self.path)
+        except FileExistsError:
+            raise
+        except OSError:
+            # A file system without hard links: exclusive create, then the mark.
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             try:
                 os.write(fd, mark)
             finally:
                 os.close(fd)
-            self.held = True
-            return
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                private.unlink()
 
     def release(self) -> None:
         if self.held:

@@ -222,6 +222,12 @@ if step == "index-in-place":
             os.kill(os.getpid(), 9)
         real_replace(src, dst)
     git_commit.os.replace = replace
+elif step == "orphan-update-ref":
+    def crash(self, ref, old, new, reflog):
+        # orch dies while the update-ref it started is still running (its hook sleeps)
+        self.runner.popen(["update-ref", "-m", reflog, ref, new, old or git_commit.ZERO])
+        os.kill(os.getpid(), 9)
+    git_commit.IndexCommitter._move_ref = crash
 else:
     original = getattr(git_commit.IndexCommitter, step)
     def crash(self, *args, **kwargs):
@@ -260,6 +266,23 @@ def test_killed_at_any_step_the_next_command_leaves_git_as_it_was(
     git(repo.root, "commit", "-qm", "person")
     tracked = git(repo.root, "ls-tree", "-r", "--name-only", "HEAD").split()
     assert ("events/crash.yaml" in tracked) == landed and "mine.txt" in tracked
+
+
+def test_killed_while_its_update_ref_still_runs_the_commit_lands_whole(repo: GitRepo) -> None:
+    """Recovery waits for the git commands a dead orch left running: undoing the work tree
+    while its update-ref is still to land would leave a commit whose files are not there."""
+    _hook(repo.root, "reference-transaction", "sleep 1\n")
+    head = repo.head()
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run([sys.executable, "-c", CRASH, str(repo.root), "orphan-update-ref"],
+                          env=env)
+    assert proc.returncode == -signal.SIGKILL
+    with GitRepo.open(repo.root) as again:
+        again.recover()
+    assert repo.head() != head
+    assert (repo.root / "README.md").read_text() == "rewritten\n"
+    assert (repo.root / "events/crash.yaml").exists()
+    assert_healthy(repo.root)
 
 
 def test_a_live_lock_is_waited_for_and_a_foreign_one_never_removed(repo: GitRepo) -> None:
