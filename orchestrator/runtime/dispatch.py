@@ -41,6 +41,7 @@ class DispatchReport:
     failures: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     projects: dict[str, str] = field(default_factory=dict)
+    stopped: bool = False
 
     def add(self, sync_report: SyncReport) -> None:
         self.pushes += sync_report.pushes
@@ -54,7 +55,10 @@ class DispatchReport:
 
 def dispatch(ws: Workspace, *, until_idle: bool = False, max_seconds: float | None = None,
              role: str | None = None, squad: str | None = None, poll_s: float = 1.0,
-             echo: Callable[[str], None] = print) -> DispatchReport:
+             echo: Callable[[str], None] = print,
+             stop: threading.Event | None = None) -> DispatchReport:
+    """Sweep against the remote (once, or `until_idle`); `stop` (a signal's flag) ends the
+    sweep in progress as --max-seconds does: work in flight is dropped and redone later."""
     remote = ws.repo.remote()
     if remote is None:
         raise UsageError(f"{ws.root} has no remote to dispatch against; clone the shared "
@@ -70,6 +74,8 @@ def dispatch(ws: Workspace, *, until_idle: bool = False, max_seconds: float | No
             report.add(sync(ws, remote))
             adopt_specs(ws, config, echo)
             engine = Engine(ws, config, provider, echo=echo)
+            if stop is not None:
+                engine.stop = stop
             report.worker = engine.worker
             engine.accepts = _filter(role, squad)
             engine.list_peers = peers
@@ -109,6 +115,7 @@ def dispatch(ws: Workspace, *, until_idle: bool = False, max_seconds: float | No
             report.renewals += run.renewals
             report.failures.extend(run.failures)
             report.held = run.held
+            report.stopped = run.stopped
             states = ws.reader.states(ws.reader.projects())
             report.projects = {p: s.status.value for p, s in states.items()}
             busy = run.events > 0 or bool(run.held) or not shared or run.deferred > 0
