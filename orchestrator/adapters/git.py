@@ -383,6 +383,31 @@ class GitRepo:
         changes.update(stream_blobs(self._runner, blobs))
         return changes
 
+    def commits_between(self, base: str | None, head: str) -> list[tuple[str, str]]:
+        """(sha, message) of the commits in base..head, oldest first, first parents only."""
+        out = self._runner.run(["log", "-z", "--reverse", "--first-parent", "--format=%H%n%B",
+                                f"{base}..{head}" if base else head, "--"])
+        commits = []
+        for record in out.decode("utf-8", "replace").split("\0"):
+            sha, _, message = record.strip("\n").partition("\n")
+            if sha:
+                commits.append((sha, message))
+        return commits
+
+    def replay(self, commit: str) -> None:
+        """Make `commit` again on top of the branch, as itself (its author, date and message),
+        the way `git rebase` does: git's own cherry-pick, hooks and signing as configured.
+        A conflict is undone and is one error: the commit stays where it was."""
+        with self._lock:
+            proc = self._runner.run_status(["cherry-pick", "--allow-empty",
+                                            "--keep-redundant-commits", commit])
+            if proc.returncode != 0:
+                self._runner.run_status(["cherry-pick", "--abort"])
+                raise GitError(f"your unpushed commit {commit[:12]} does not apply on what was "
+                               f"fetched: {first_line(proc.stderr or proc.stdout)}; it is kept "
+                               f"under {self.UNPUSHED_REF}: rebase it yourself "
+                               "('git rebase'), then run orch again")
+
     def saved_unpushed(self) -> str | None:
         proc = self._runner.run_status(["rev-parse", "-q", "--verify", self.UNPUSHED_REF])
         return proc.stdout.decode().strip() or None if proc.returncode == 0 else None

@@ -90,10 +90,22 @@ def rebase(ws: Workspace, remote: str, report: SyncReport, head: str) -> None:
             ws.repo.clear_unpushed()
         return
     base = ws.repo.merge_base(upstream, head)
-    changed = ws.repo.changed_files(base, head)
+    commits = ws.repo.commits_between(base, head)
+    people = [sha for sha, message in commits if not is_orch_commit(message)]
+    if people:
+        # A person's commits are replayed as theirs; only orch's own changes are renumbered
+        # and recommitted, so nobody's work is ever folded into an orch commit.
+        changed: dict[str, bytes | None] = {}
+        for sha, message in commits:
+            if is_orch_commit(message):
+                changed.update(ws.repo.changed_files(f"{sha}^", sha))
+    else:
+        changed = ws.repo.changed_files(base, head)
     events, files = _split(changed)
     ws.repo.move_onto(upstream, head)
     crash_point("during-push")
+    for sha in people:
+        ws.repo.replay(sha)
     _forget(ws)
     kept, dropped_files = _renumber(ws, events, report)
     blobs: dict[str, bytes | None] = {event_path(e): serialize(e) for e in kept}
@@ -104,6 +116,12 @@ def rebase(ws: Workspace, remote: str, report: SyncReport, head: str) -> None:
     ws.repo.clear_unpushed()
     _forget(ws)
     report.kept += len(kept)
+
+
+def is_orch_commit(message: str) -> bool:
+    """orch's commits carry an Orch-Event trailer (or, moving work, orch's own subject)."""
+    return message.startswith("orch: ") or any(
+        line.startswith("Orch-Event: ") for line in message.splitlines())
 
 
 def _forget(ws: Workspace) -> None:
