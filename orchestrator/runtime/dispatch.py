@@ -69,6 +69,7 @@ def dispatch(ws: Workspace, *, until_idle: bool = False, max_seconds: float | No
     provider = make_provider(ws, config, echo=echo)
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     report = DispatchReport()
+    pacing = _Pacing()
     with run_lock(ws), _heartbeat(ws, remote, config.lease_s) as peers:
         while True:
             report.add(sync(ws, remote))
@@ -82,8 +83,11 @@ def dispatch(ws: Workspace, *, until_idle: bool = False, max_seconds: float | No
             pushed = SyncReport()
 
             def share(into: SyncReport = pushed) -> bool:
+                pacing.wait(len(peers()))
+                began = time.monotonic()
                 try:
                     step = publish(ws, remote)
+                    pacing.pushed(time.monotonic() - began)
                 except PushContendedError as exc:
                     # Many workers on one remote: losing every race of one publish is load,
                     # not failure. The commits wait here; the next pass pushes them, and no
@@ -129,6 +133,31 @@ def dispatch(ws: Workspace, *, until_idle: bool = False, max_seconds: float | No
         # What is still unpushed goes now, with patience: the sweeps are over.
         report.add(publish(ws, remote, attempts=60))
     return report
+
+
+class _Pacing:
+    """A fair share of the remote's pushes: with k workers dispatching, one that just pushed
+    waits about k-1 of its own push times (at most MAX_PUSH_GAP_S) before it pushes again,
+    which gives the others' fetch-rebase-push a window. Without it, a worker that got ahead
+    pushed every pass and the others lost every race, however they backed off; what is
+    ready meanwhile rides in the next push."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+        self.push_s = 0.0
+
+    def wait(self, peers: int) -> None:
+        gap = min(MAX_PUSH_GAP_S, max(0, peers - 1) * self.push_s)
+        left = self.last + gap - time.monotonic()
+        if left > 0:
+            time.sleep(left)
+
+    def pushed(self, took_s: float) -> None:
+        self.push_s = took_s if not self.last else 0.7 * self.push_s + 0.3 * took_s
+        self.last = time.monotonic()
+
+
+MAX_PUSH_GAP_S = 2.0
 
 
 @contextlib.contextmanager
