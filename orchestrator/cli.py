@@ -280,6 +280,10 @@ def _summary(ws: Any, report: Any, projects: list[str], target: str | None,
             if view["status"] == "completed":
                 click.echo(f"  awaiting the author: 'orch accept {project}' or "
                            f"'orch request-changes {project} --message ...'")
+            in_review = [t["id"] for t in view["tasks"] if t["status"] == "in_review"]
+            if in_review:
+                click.echo(f"  {len(in_review)} task(s) wait for review: 'orch review "
+                           f"{project}', then 'orch approve' or 'orch reject' each")
         if report.stopped:
             click.echo(f"Stopped: {report.dropped} reaction(s) in flight were dropped and run "
                        "again next time.")
@@ -377,6 +381,69 @@ def accept(project: str, message: str, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("project", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def review(project: str | None, as_json: bool) -> None:
+    """List the tasks whose branches wait for a person (review: human)."""
+    from dataclasses import asdict
+
+    from orchestrator.runtime.review import waiting
+
+    items = waiting(_workspace(), project)
+    if as_json:
+        _json({"waiting": [asdict(i) for i in items]})
+        return
+    if not items:
+        click.echo("Nothing waits for review.")
+    for i in items:
+        state = " (approved, merged by the next run)" if i.approved else ""
+        click.echo(f"{i.project} {i.task} [{i.squad}] {i.branch} QA {i.verdict}: "
+                   f"{len(i.files)} file(s), +{i.lines_added} -{i.lines_removed}{state}")
+        for path in i.files:
+            click.echo(f"    {path}")
+
+
+@cli.command()
+@click.argument("project")
+@click.argument("task")
+@click.option("--message", "-m", default="", help="A note recorded with the approval.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def approve(project: str, task: str, message: str, as_json: bool) -> None:
+    """Approve a task in review: its branch is merged into the checked-out branch."""
+    from orchestrator.runtime.review import approve as approve_task
+    from orchestrator.runtime.review import reviewer
+
+    ws = _workspace()
+    decision = approve_task(ws, project, task, by=reviewer(ws), note=message)
+    if as_json:
+        _json({"merged": decision.merged, "conflicts": list(decision.conflicts),
+               "events": [_event_json(e) for e in decision.events]})
+    elif decision.merged:
+        click.echo(f"Approved {task}: merged into {ws.repo.branch()}")
+    else:
+        click.echo(f"Approved {task}, but it conflicts with {ws.repo.branch()} in "
+                   f"{', '.join(decision.conflicts)}: sent back to its Dev as rework")
+
+
+@cli.command()
+@click.argument("project")
+@click.argument("task")
+@click.option("--message", "-m", required=True, help="What to change: the rework's findings.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def reject(project: str, task: str, message: str, as_json: bool) -> None:
+    """Send a task in review back to its Dev with the message as findings (a rework)."""
+    from orchestrator.runtime.review import reject as reject_task
+    from orchestrator.runtime.review import reviewer
+
+    ws = _workspace()
+    decision = reject_task(ws, project, task, [message], by=reviewer(ws))
+    if as_json:
+        _json({"events": [_event_json(e) for e in decision.events]})
+    else:
+        click.echo(f"Rejected {task}: back to its Dev ('orch run' works it again)")
+
+
+@cli.command()
 @click.argument("project")
 @click.option("--message", "-m", required=True, help="Why the project ends.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -419,6 +486,42 @@ def request_changes(project: str, message: str, as_json: bool) -> None:
         return
     click.echo(f"Changes requested on '{project}' (event {event.id}); 'orch run' starts "
                "the next round")
+
+
+@cli.group()
+def github() -> None:
+    """Review through GitHub pull requests (review.host: github)."""
+
+
+@github.command("sync")
+@click.option("--event-path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The webhook payload ($GITHUB_EVENT_PATH): only its pull request is read; "
+              "one sent by a bot or by orch is ignored.")
+@click.option("--repository", metavar="OWNER/NAME",
+              help="Default: $GITHUB_REPOSITORY, else the remote's URL.")
+@click.option("--push/--no-push", default=True, show_default=True,
+              help="Push task branches to the remote before opening their pull requests.")
+@click.option("--if-configured", is_flag=True,
+              help="Do nothing (exit 0) unless review.host is github: for workflows.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def github_sync(event_path: str | None, repository: str | None, push: bool,
+                if_configured: bool, as_json: bool) -> None:
+    """Open draft pull requests for tasks waiting for review (QA's report as a comment),
+    and record people's merges, approvals, change requests and closes. Token: GITHUB_TOKEN
+    or GH_TOKEN; API: GITHUB_API_URL."""
+    from dataclasses import asdict
+
+    from orchestrator.runtime.github_review import sync_from_cli
+
+    report = sync_from_cli(_workspace(), event_path, repository, push, if_configured)
+    if as_json:
+        _json(asdict(report))
+    else:
+        for line in report.lines() or ["nothing to do"]:
+            click.echo(line)
+    if report.failed:
+        raise OrchError(f"{len(report.failed)} pull request(s) could not be opened; the "
+                        "first: " + report.failed[0])
 
 
 def main() -> None:

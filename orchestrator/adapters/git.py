@@ -18,6 +18,7 @@ import git as gitpython
 from gitdb import IStream
 from gitdb.db import LooseObjectDB
 
+from orchestrator.adapters.git_branch import Branches
 from orchestrator.adapters.git_cmd import GitRunner, first_line
 from orchestrator.adapters.git_commit import (
     EMPTY_TREE,
@@ -32,6 +33,7 @@ from orchestrator.adapters.git_remote import (
     fetch,
     peers,
     push,
+    push_branch,
     remote_sha,
     retire,
 )
@@ -224,8 +226,10 @@ class GitRepo:
         message: str,
         *,
         expected_head: str | None | _Unset = UNSET,
+        merge_parents: tuple[str, ...] = (),
     ) -> str:
         """Commit these files (None deletes) on the current branch; return the new commit's sha.
+        With merge_parents it is a merge commit of those too (files: what the merge changes).
 
         As `git commit` does: under git's index lock, the index and work tree first, then the
         branch by compare-and-swap (against expected_head when given), then the index file.
@@ -257,7 +261,8 @@ class GitRepo:
             for attempt in range(5):
                 try:
                     return self._committer.commit(
-                        read_branch, files, message, self._options, check_expected, reflog
+                        read_branch, files, message, self._options, check_expected, reflog,
+                        merge_parents,
                     )
                 except ConcurrentUpdateError:
                     # A person's plain `git commit` lets go of the index lock before it moves
@@ -265,6 +270,11 @@ class GitRepo:
                     if not isinstance(expected_head, _Unset) or attempt == 4:
                         raise
             raise AssertionError("unreachable")
+
+    @cached_property
+    def branches(self) -> Branches:
+        """Branches other than the checked-out one: task branches, merges into this one."""
+        return Branches(self._runner, self._committer, lambda: self._options, self)
 
     @property
     def _options(self) -> CommitOptions:
@@ -352,6 +362,10 @@ class GitRepo:
     def peers(self, since_unix: int) -> set[str]:
         """Workers whose heartbeat, as last fetched, is at or after `since_unix`."""
         return peers(self._runner, since_unix)
+
+    def push_branch(self, remote: str, branch: str) -> PushOutcome:
+        """Push another local branch (a task's) under its own name, never forced."""
+        return push_branch(self._runner, remote, branch)
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         proc = self._runner.run_status(["merge-base", "--is-ancestor", older, newer])

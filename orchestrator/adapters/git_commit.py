@@ -15,7 +15,8 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,8 +115,10 @@ class IndexCommitter:
         options: CommitOptions,
         expected_head: Callable[[str | None], None],
         reflog: Callable[[str | None], str],
+        merged: Sequence[str] = (),
     ) -> str:
-        """Commit files (None deletes) on the branch read_branch() names; return the sha."""
+        """Commit files (None deletes) on the branch read_branch() names; return the sha.
+        `merged` are further parents: a merge commit, whose merged files are in `files`."""
         for path in files:
             check_path(path)
         self._acquire()
@@ -156,7 +159,7 @@ class IndexCommitter:
             if options.verify:
                 self._hook(options, "pre-commit", [], commit_index)
                 self._hook(options, "commit-msg", [str(self.message_file)], commit_index)
-            new = self._commit_tree(tree, old, options)
+            new = self._commit_tree(tree, old, options, merged)
             if not hooked:
                 written = self._checkout(plan, files, old)
             crash_point("after-files")
@@ -463,10 +466,47 @@ class IndexCommitter:
                 "; fix what it reports, or set git.verify: false in .orchestrator/config.yaml"
             )
 
-    def _commit_tree(self, tree: str, old: str | None, options: CommitOptions) -> str:
+    def tree_with(self, base_tree: str, files: Mapping[str, bytes | None],
+                  autocrlf: bool) -> str:
+        """The tree of base_tree with files written (None deletes), built in an index of its
+        own: neither the person's index nor the work tree is touched (a branch that is not
+        checked out). Blobs pass the clean filters as in `commit`."""
+        for path in files:
+            check_path(path)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        index = self.state_dir / f"index.branch.{os.getpid()}.{threading.get_ident()}"
+        # The name is this live thread's: whatever holds it now was left by a dead process.
+        for leftover in (index, index.with_name(index.name + ".lock")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+        try:
+            self.runner.run(["read-tree", base_tree], index=index)
+            self._update_index(index, self._entries(files, autocrlf))
+            return self._index_tree(index)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                index.unlink()
+
+    def write_commit(self, tree: str, parents: Sequence[str], message: str,
+                     options: CommitOptions) -> str:
+        """A commit object of tree with parents (signed as the repository asks); no ref moves."""
+        body = message if message.endswith("\n") else message + "\n"
+        proc = self.runner.run_status(
+            ["commit-tree", tree, *[a for p in parents for a in ("-p", p)],
+             *(["-S"] if options.sign else [])],
+            input=body.encode(), env=dict(options.identity or {}))
+        if proc.returncode != 0:
+            raise GitError(f"git could not write the commit: {first_line(proc.stderr)}"
+                           + ("; check user.signingkey and gpg.format" if options.sign else ""))
+        return proc.stdout.decode().strip()
+
+    def _commit_tree(self, tree: str, old: str | None, options: CommitOptions,
+                     merged: Sequence[str] = ()) -> str:
         args = ["commit-tree", tree, "-F", str(self.message_file)]
         if old:
             args += ["-p", old]
+        for parent in merged:
+            args += ["-p", parent]
         if options.sign:
             args.insert(1, "-S")
         proc = self.runner.run_status(args, env=dict(options.identity or {}))

@@ -108,6 +108,21 @@ def peers(runner: GitRunner, since_unix: int) -> set[str]:
     return alive
 
 
+def push_branch(runner: GitRunner, remote: str, branch: str) -> PushOutcome:
+    """Push a local branch (not the checked-out one) to the remote's branch of that name,
+    never forced: a task branch for its pull request."""
+    proc = runner.run_status(["push", "--porcelain", "--quiet", remote,
+                              f"refs/heads/{branch}:refs/heads/{branch}"])
+    out = (proc.stdout + proc.stderr).decode("utf-8", "replace")
+    if proc.returncode == 0:
+        return PushOutcome(True)
+    lowered = out.lower()
+    if any(m in lowered for m in _RACE_MARKERS) and "hook declined" not in lowered:
+        return PushOutcome(False, _reason(out))
+    raise GitError(f"'{remote}' did not take the push of {branch}: {_reason(out)}; the "
+                   "branch stays in this clone: fix that and run orch again")
+
+
 def _reason(out: str) -> str:
     lines = [ln.strip() for ln in out.splitlines() if ln.strip()]
     for ln in lines:

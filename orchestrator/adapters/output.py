@@ -65,6 +65,13 @@ def print_status(views: list[dict[str, Any]], stray: list[dict[str, Any]]) -> No
             ["reaction", "attempts", "next", "reason"])
         _rows(console, "stale claims (lease ran out, no result)", view.get("stale_claims", []),
               ["reaction", "worker", "expires_at"])
+
+        _rows(console, "pull requests", view.get("pull_requests", []),
+              ["task", "number", "task_status", "url"])
+        if view.get("review_queue"):
+            console.print("queued for a pull request (the project is at its cap of open pull "
+                          "requests, or the next 'orch github sync' opens them): "
+                          + ", ".join(view["review_queue"]))
         _rows(console, "alerts", view["alerts"], ["kind", "state", "attempt", "task_id",
                                                   "message"])
         _rows(console, "told to the spec's author", view.get("notices", []), ["kind", "message"])

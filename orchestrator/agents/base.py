@@ -114,6 +114,21 @@ def facts(**values: object) -> str:
     return "\n".join(lines)
 
 
+def known(values: Mapping[str, object], requirements: Sequence[RequirementFact] = (),
+          **fields: Any) -> Facts:
+    """A call's facts as data (lists as tuples, empty values left out): what the brief says
+    in prose, for the simulated team."""
+    typed: dict[str, str | int | tuple[str, ...]] = {}
+    for key, value in values.items():
+        if isinstance(value, list | tuple):
+            typed[key] = tuple(str(v) for v in value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            typed[key] = value
+        elif value not in (None, ""):
+            typed[key] = str(value)
+    return Facts(values=typed, requirements=tuple(requirements), **fields)
+
+
 def requirement_facts(state: ProjectState, ids: Sequence[str]) -> tuple[RequirementFact, ...]:
     return tuple(RequirementFact(rid, state.requirement_details.get(rid, {}).get("text", ""),
                                  state.requirement_details.get(rid, {}).get("area", "general"))

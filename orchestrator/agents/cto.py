@@ -15,6 +15,8 @@ from orchestrator.agents.base import (
     ask,
     docs_path,
     facts,
+    known,
+    requirement_facts,
     requirements_block,
     spec_text,
 )
@@ -33,6 +35,7 @@ from orchestrator.core.checks import (
 )
 from orchestrator.core.flow import Reaction
 from orchestrator.core.messages import Brief
+from orchestrator.core.provider import RequirementFact, SquadFact
 from orchestrator.core.requirements import (
     SpecItem,
     assign_requirement_ids,
@@ -56,11 +59,11 @@ def review_spec(ctx: AgentContext, r: Reaction) -> AgentOutput:
         spec = f"# {s.title or s.id}\n\n(No spec file; the project was created by hand.)\n"
     lines = spec_requirement_lines(spec)
     listed = list(lines) or [a.id for a in assigned]
+    areas = section_areas(assigned)
     # The ids are handed over (the spec's own, or the ones assigned to a spec without them):
     # a small model copies them far more reliably than it finds them.
     context = [facts(project=s.id, round=s.round, requirement_ids=listed or "-")]
     if assigned:
-        areas = section_areas(assigned)
         context.append("## Requirements (the spec gives no ids: these are assigned, keep them)\n"
                        + "\n".join(f"- {a.id}" + (f" ({_area(areas[a.id])})" if areas[a.id]
                                                    else "") + f": {a.text}" for a in assigned))
@@ -84,7 +87,10 @@ def review_spec(ctx: AgentContext, r: Reaction) -> AgentOutput:
 
     # Ids held to the spec's (or the assigned ones); no minItems: forcing a 135M model to
     # write 13 items at once ran past a 600 s timeout in the bench, where it answered in 45 s.
-    review = ask(ctx, r, "cto", brief, SpecReviewOutput, out, check=covers_the_spec,
+    given = known({"project": s.id, "round": s.round, "spec": spec}, [
+        RequirementFact(a.id, a.text, _area(areas[a.id]) if areas[a.id] else "")
+        for a in assigned] if assigned else [])
+    review = ask(ctx, r, "cto", brief, SpecReviewOutput, out, given, check=covers_the_spec,
                  choices={"requirements.id": listed})
     details = _reviewed_requirements(review, assigned)
     if not details:
@@ -166,7 +172,12 @@ def decide_proposal(ctx: AgentContext, r: Reaction) -> AgentOutput:
         ]),
         expected_return="approve true with the Charter, or false with the questions.",
     )
-    decision = ask(ctx, r, "cto", brief, ProposalDecision, out)
+    given = known({"project": s.id, "round": last_round,
+                   "max_rounds": ctx.config.max_review_rounds},
+                  requirement_facts(s, s.requirements),
+                  squads=tuple(SquadFact(sq.name, sq.scope, tuple(sq.depends_on),
+                                         tuple(sq.requirements)) for sq in squads))
+    decision = ask(ctx, r, "cto", brief, ProposalDecision, out, given)
     problems = charter_problems(s.requirements, squads)
     if (decision.approve or final) and problems and final:
         raise AgentFailure("invalid_output", "the Charter would break the rules: "
@@ -241,7 +252,10 @@ def answer_dependency(ctx: AgentContext, r: Reaction) -> AgentOutput:
         ]),
         expected_return="The answer the requesting squad can build on.",
     )
-    answer = ask(ctx, r, "cto", brief, DependencyAnswer, out)
+    given = known({"project": s.id, "squad": dep.from_squad, "to_squad": dep.to_squad,
+                   "need": dep.need, "scope": target.scope if target else "",
+                   "artifacts": artifacts})
+    answer = ask(ctx, r, "cto", brief, DependencyAnswer, out, given)
     out.emit(r, ev.DependencyFulfilled(dependency_id=dep.id, answer=answer.answer[:4000],
                                        artifacts=artifacts[:50]))
     return out
@@ -262,7 +276,9 @@ def final_report(ctx: AgentContext, r: Reaction) -> AgentOutput:
         ]),
         expected_return="What was delivered, what failed and why, and what to do next.",
     )
-    report = ask(ctx, r, "cto", brief, ReportOutput, out)
+    given = known({"project": s.id, "round": s.round, "delivered": delivered,
+                   "failed": failed})
+    report = ask(ctx, r, "cto", brief, ReportOutput, out, given)
     answered(brief, report.result, out.files)  # the answer is held against its brief first
     link = out.write(docs_path(s.id, f"final-report-round{s.round}.md"),
                      reports.final_report(s, report.summary, report.result, delivered, failed))

@@ -47,6 +47,13 @@ def work(ctx: AgentContext, r: Reaction) -> AgentOutput:
         sections.append(f"## Assignment\n{assigned.context}")
     if task.findings:
         sections.append("## QA findings\n" + "\n".join(f"- {f}" for f in task.findings))
+    on_main = _conflicting_files(ctx, s, task)
+    if on_main:
+        sections.append(
+            "## Files as they are now on the main branch\nThis task's branch conflicts with "
+            "the main branch in these files: write each one again so that it keeps the main "
+            "branch's content and this task's; never drop either.\n\n" + "\n\n".join(
+                f"### {path}\n{text}" for path, text in on_main.items()))
     answers = [d for d in s.dependencies.values() if d.from_squad == task.module and d.answer
                and d.task_id in (task.id, "")]
     if answers:
@@ -64,7 +71,7 @@ def work(ctx: AgentContext, r: Reaction) -> AgentOutput:
                 "title": task.title, "attempt": task.attempt, "reason": task.reason,
                 "round": task.round},
         requirements=requirement_facts(s, task.requirements),
-        expected_files=brief.expected_files, findings=tuple(task.findings))
+        expected_files=brief.expected_files, findings=tuple(task.findings), files=on_main)
     out = AgentOutput()
     answer = ask(ctx, r, "dev", brief, DevOutput, out, known)
     blocker = answer.blocker if answer.blocked else None
@@ -89,3 +96,10 @@ def work(ctx: AgentContext, r: Reaction) -> AgentOutput:
     out.emit(r, ev.TaskCompleted(task_id=task.id, result=result[:20000],
                                  artifacts=sorted(out.files)), links=links[:50])
     return out
+
+
+def _conflicting_files(ctx: AgentContext, s: ProjectState, task: Task) -> dict[str, str]:
+    """The main branch's version of each path the task's branch conflicted in (squad-relative;
+    a path deleted there is shown empty)."""
+    return {squad_relative(s, task, path): (ctx.read_text(path) or "")[:MAX_ARTIFACT_BYTES]
+            for path in task.conflicts}

@@ -8,6 +8,8 @@ from orchestrator.agents.base import (
     ask,
     docs_path,
     facts,
+    known,
+    requirement_facts,
     requirements_block,
     spec_text,
 )
@@ -40,7 +42,9 @@ def propose(ctx: AgentContext, r: Reaction) -> AgentOutput:
         return charter_problems(s.requirements,
                                 sanitize_squads([sq.model_dump() for sq in answer.squads]))
 
-    proposal = ask(ctx, r, "engineer", brief, ProposalOutput, out, check=one_squad_each,
+    given = known({"project": s.id, "round": rnd, "spec": spec or "",
+                   "questions": list(s.last_questions)}, requirement_facts(s, s.requirements))
+    proposal = ask(ctx, r, "engineer", brief, ProposalOutput, out, given, check=one_squad_each,
                    choices={"squads.requirements": s.requirements})
     squads = sanitize_squads([sq.model_dump() for sq in proposal.squads])
     link = out.write(docs_path(s.id, f"proposal-round{rnd}.md"), proposal.proposal_markdown)

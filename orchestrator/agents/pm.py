@@ -12,6 +12,8 @@ from orchestrator.agents.base import (
     ask,
     docs_path,
     facts,
+    known,
+    requirement_facts,
     requirements_block,
     squad_path,
 )
@@ -20,7 +22,7 @@ from orchestrator.core import events as ev
 from orchestrator.core.checks import requirement_key, uncovered_by_backlog
 from orchestrator.core.flow import Reaction, squad_outcome
 from orchestrator.core.messages import Brief
-from orchestrator.core.state import Module, ProjectState
+from orchestrator.core.state import Module, ProjectState, Task, TaskStatus
 
 MAX_TASKS = 60
 
@@ -59,7 +61,11 @@ def plan_backlog(ctx: AgentContext, r: Reaction) -> AgentOutput:
         return [f"no task covers {rid}, a requirement of squad {mod.name}" for rid in missing]
 
     own = list(dict.fromkeys([*mod.requirements, *s.requirement_details]))
-    backlog = ask(ctx, r, "pm", brief, BacklogOutput, out,
+    given = known({"project": s.id, "squad": mod.name, "squads": squads,
+                   "depends_on": mod.depends_on, "round": s.round, "scope": mod.scope,
+                   "max_depth": ctx.config.max_decomposition_depth, **extra},
+                  requirement_facts(s, mod.requirements))
+    backlog = ask(ctx, r, "pm", brief, BacklogOutput, out, given,
                   check=covers_the_squad if mod.requirements else None,
                   choices={"tasks.requirements": own, "tasks.subtasks.requirements": own})
     tasks = list(backlog.tasks)[:MAX_TASKS] or [_fallback_task(mod)]
@@ -160,7 +166,10 @@ def fix_task(ctx: AgentContext, r: Reaction) -> AgentOutput:
         ]),
         expected_return="One fix task with its files.",
     )
-    fix = ask(ctx, r, "pm", brief, FixTaskOutput, out)
+    given = known({"project": s.id, "squad": squad, "block": block.id,
+                   "blocked_squad": block.reported_by, "description": block.description},
+                  requirement_facts(s, blocked.requirements if blocked else []))
+    fix = ask(ctx, r, "pm", brief, FixTaskOutput, out, given)
     tid = f"fix-{block.id}"
     files = [squad_path(s.id, squad, f) for f in fix.expected_files[:10]] or [
         squad_path(s.id, squad, f"fixes/{block.id}.md")]
@@ -191,13 +200,24 @@ def squad_report(ctx: AgentContext, r: Reaction) -> AgentOutput:
         ]),
         expected_return="What the squad delivered, what failed, and open risks.",
     )
-    report = ask(ctx, r, "pm", brief, ReportOutput, out)
+    mine = [t for t in s.tasks.values() if t.module == mod.name]
+    given = known({"project": s.id, "squad": mod.name, "outcome": outcome, "round": s.round,
+                   "delivered": [_item(t) for t in mine if t.status == TaskStatus.PASSED],
+                   "failed": [_item(t) for t in mine if t.status in FAILED_TASK]})
+    report = ask(ctx, r, "pm", brief, ReportOutput, out, given)
     answered(brief, report.result, out.files)  # the answer is held against its brief first
     link = out.write(docs_path(s.id, f"squad-{mod.name}-round{s.round}-report.md"),
                      reports.squad_report(s, mod, outcome, report.summary, report.result))
     out.emit(r, ev.ModuleCompleted(module=mod.name, report=link.ref, outcome=outcome),
              links=[link])
     return out
+
+
+FAILED_TASK = frozenset({TaskStatus.REWORK_EXHAUSTED, TaskStatus.BLOCKED, TaskStatus.ABANDONED})
+
+
+def _item(task: Task) -> str:
+    return f"{task.id} {task.title}"
 
 
 def _task_table(s: ProjectState, mod: Module) -> str:

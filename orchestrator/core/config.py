@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -130,6 +130,24 @@ class GitSettings(_Strict):
     them, as `git commit --no-verify` does."""
 
 
+class ReviewConfig(_Strict):
+    """Who decides that a task's branch is merged: QA's pass (auto) or a person (human)."""
+
+    mode: Literal["auto", "human"] = "auto"
+    """auto: a QA pass merges the task's branch; human: the task waits in review until a
+    person approves (`orch approve`, or the pull request) or rejects it."""
+    host: Literal["local", "github"] = "local"
+    """local: `orch review`/`approve`/`reject`; github: one pull request per task branch."""
+    max_open_prs: int = Field(default=10, ge=1, le=1000)
+    """Open orch pull requests per project (host github)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, data: Any) -> Any:
+        # `review: human` is the short form of `review: {mode: human}`.
+        return {"mode": data} if isinstance(data, str) else data
+
+
 class Config(_Strict):
     max_review_rounds: int = Field(default=3, ge=1, le=10)
     max_qa_rework: int = Field(default=2, ge=0, le=20)
@@ -143,4 +161,5 @@ class Config(_Strict):
     qa: QaConfig = QaConfig()
     specs: SpecsConfig = SpecsConfig()
     git: GitSettings = GitSettings()
+    review: ReviewConfig = ReviewConfig()
     llm: LlmConfig = LlmConfig()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from orchestrator.core.state import ModuleStatus, ProjectState, TaskStatus
+from orchestrator.core.state import TASK_FAILED, ModuleStatus, ProjectState, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def requirement_outcomes(state: ProjectState, ids: Iterable[str] | None = None,
             status = "delivered"
         elif passed:
             status = "passed QA, not delivered: squad failed"
-        elif all(t.status == TaskStatus.REWORK_EXHAUSTED for t in carrying):
+        elif all(t.status in TASK_FAILED for t in carrying):
             status = "failed QA (rework exhausted)"
         elif failed_squads:
             status = "not delivered: squad failed"

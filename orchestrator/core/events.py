@@ -175,6 +175,11 @@ class TaskCompleted(Payload):
     task_id: str = Field(pattern=NAME_RE)
     result: str = ""
     artifacts: list[str] = []
+    branch: str = ""
+    """The task's branch (`orch/<project>/<task>`) holding the artifacts; '' when they were
+    committed on the main branch (logs from before branches, consolidated tasks)."""
+    head: str = ""
+    """The branch's commit with this attempt's files."""
 
 
 @event_type("qa.failed", "qa")
@@ -222,6 +227,7 @@ class MonitorAlert(Payload):
         "path_refused",
         "provider_error",
         "deploy_failed",
+        "review_abandoned",
         "other",
     ] = "other"
     message: str = ""
@@ -420,6 +426,11 @@ class ReactionRetried(Payload):
 
     reactions: list[str] = []
 
+
+# Review's event types live in their own modules (a task branch's review; its pull request
+# on a code host); importing them here registers them with every reader of this one.
+from orchestrator.core import pull_events as _pull_events  # noqa: E402, F401
+from orchestrator.core import review_events as _review_events  # noqa: E402, F401
 
 SOURCE_EVENT_TYPES: tuple[str, ...] = (
     "cto.engineer.request",

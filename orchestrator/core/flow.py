@@ -18,6 +18,7 @@ from orchestrator.core import events as ev
 from orchestrator.core.state import (
     MODULE_DONE,
     TASK_DONE,
+    TASK_FAILED,
     Module,
     ModuleStatus,
     ProjectState,
@@ -36,6 +37,12 @@ class FlowSettings:
     """A reaction that failed closed this often waits for `orch retry`."""
     worker: str = ""
     now: datetime | None = None
+    review_mode: Literal["auto", "human"] = "auto"
+    """auto: a QA pass merges the task's branch; human: it waits for a person."""
+
+
+GIT_WORK = frozenset({"merge", "request_review"})
+"""Reactions the runtime does itself with git (no agent, no model call)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,11 @@ class Reaction:
 
     @property
     def is_agent_work(self) -> bool:
-        return not self.events
+        return not self.events and self.kind not in GIT_WORK
+
+    @property
+    def is_git_work(self) -> bool:
+        return self.kind in GIT_WORK
 
     def done_in(self, state: ProjectState) -> bool:
         return any(state.has_reacted(self.actor, self.causation_id, t) for t in self.outputs)
@@ -244,12 +255,12 @@ def task_settled(s: ProjectState, t: Task) -> bool:
     if t.status == TaskStatus.DECOMPOSED:
         subs = [s.tasks[x] for x in t.subtasks if x in s.tasks]
         return all(task_settled(s, x) for x in subs) and any(
-            x.status == TaskStatus.REWORK_EXHAUSTED or _has_exhausted(s, x) for x in subs)
+            x.status in TASK_FAILED or _has_exhausted(s, x) for x in subs)
     return False
 
 
 def _has_exhausted(s: ProjectState, t: Task) -> bool:
-    return any(s.tasks[x].status == TaskStatus.REWORK_EXHAUSTED or _has_exhausted(s, s.tasks[x])
+    return any(s.tasks[x].status in TASK_FAILED or _has_exhausted(s, s.tasks[x])
                for x in t.subtasks if x in s.tasks)
 
 
@@ -330,12 +341,28 @@ def after_qa_failed(s: ProjectState, cfg: FlowSettings) -> Iterator[Reaction]:
                 subject=t.id)
 
 
+@decider
+def merge_or_review(s: ProjectState, cfg: FlowSettings) -> Iterator[Reaction]:
+    """A passed task's branch is merged when QA's pass suffices (auto) or a person approved;
+    otherwise it is put up for review once per attempt."""
+    for t in s.tasks.values():
+        if t.status != TaskStatus.IN_REVIEW:
+            continue
+        actor = f"monitor.{t.module}"
+        if cfg.review_mode == "auto" or t.approved_event:
+            yield _work("merge", actor, t.last_event, "task.merged", "merge.conflicted",
+                        subject=t.id)
+        elif not t.review_event:
+            yield _work("request_review", actor, t.last_event, "review.requested",
+                        subject=t.id)
+
+
 # -- squads: deploy and report ---------------------------------------------------------------------
 
 
 def squad_outcome(s: ProjectState, m: Module) -> Literal["delivered", "failed"]:
-    """A squad failed when a task ended rework-exhausted or a smoke test failed."""
-    exhausted = any(t.status == TaskStatus.REWORK_EXHAUSTED for t in _squad_tasks(s, m))
+    """A squad failed when a task ended rework-exhausted or abandoned, or a smoke test failed."""
+    exhausted = any(t.status in TASK_FAILED for t in _squad_tasks(s, m))
     return "failed" if exhausted or m.smoke_failed else "delivered"
 
 
@@ -355,7 +382,7 @@ def deploy_and_report(s: ProjectState, cfg: FlowSettings) -> Iterator[Reaction]:
             task_settled(s, t) for t in tasks
         ):
             trigger = _latest([t.last_event for t in tasks])
-            if any(t.status == TaskStatus.REWORK_EXHAUSTED for t in tasks):
+            if any(t.status in TASK_FAILED for t in tasks):
                 yield _work("squad_report", f"pm.{m.name}", trigger, "module.completed",
                             subject=m.name)
             else:

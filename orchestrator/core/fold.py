@@ -18,6 +18,7 @@ from orchestrator.core.ids import ROLES
 from orchestrator.core.state import (
     MODULE_DONE,
     TASK_DONE,
+    TASK_FAILED,
     Alert,
     Block,
     Dependency,
@@ -255,6 +256,7 @@ def _(p: ev.TaskAssigned, e: ev.Event, s: ProjectState) -> None:
     elif task.status == TaskStatus.QA_FAILED:
         task.attempt += 1
         task.findings = list(p.findings) or task.findings
+        task.review_event = task.approved_event = ""
     elif task.status == TaskStatus.BLOCKED:
         block = s.blocks.get(task.blocked_by)
         _require(block is None or block.status == "resolved",
@@ -322,6 +324,8 @@ def _(p: ev.TaskCompleted, e: ev.Event, s: ProjectState) -> None:
         _require(not open_subtasks, f"subtasks still open: {', '.join(open_subtasks)}")
     task.status, task.last_event = TaskStatus.COMPLETED, e.id
     task.artifacts = list(p.artifacts)
+    if p.branch:
+        task.branch, task.head = p.branch, p.head
     if s.failing:
         failures.resolve_task(s, task.id)
 
@@ -335,7 +339,9 @@ def _(p: ev.QaRequested, e: ev.Event, s: ProjectState) -> None:
 @_apply.register
 def _(p: ev.QaPassed, e: ev.Event, s: ProjectState) -> None:
     task = _task(s, p.task_id, TaskStatus.COMPLETED, TaskStatus.IN_QA)
-    task.status, task.last_event, task.findings = TaskStatus.PASSED, e.id, []
+    # Work on a branch is not done until the branch is merged: it waits in review.
+    passed = TaskStatus.IN_REVIEW if task.branch else TaskStatus.PASSED
+    task.status, task.last_event, task.findings = passed, e.id, []
 
 
 @_apply.register
@@ -391,7 +397,7 @@ def _(p: ev.DevopsDeployed, e: ev.Event, s: ProjectState) -> None:
 
 def _require_all_passed(s: ProjectState, module: str) -> None:
     tasks = s.module_tasks(module, s.modules[module].round)
-    exhausted = [t.id for t in tasks if t.status == TaskStatus.REWORK_EXHAUSTED]
+    exhausted = [t.id for t in tasks if t.status in TASK_FAILED]
     _require(not exhausted, f"module '{module}' has rework-exhausted tasks: {', '.join(exhausted)}")
     open_tasks = [t.id for t in tasks if t.status != TaskStatus.PASSED]
     _require(not open_tasks, f"module '{module}' has tasks not passed: {', '.join(open_tasks)}")
@@ -496,3 +502,9 @@ def _(p: ev.ProjectCancelled, e: ev.Event, s: ProjectState) -> None:
              f"project is {s.status.value}")
     s.status, s.cancel_reason = ProjectStatus.CANCELLED, p.reason
     s.notices.append(Notice(event_id=e.id, kind="cancelled", message=p.reason, at=_at(e)))
+
+
+# Review's rules (a branch waiting, approved, rejected, merged; its pull request) register on
+# the same fold.
+from orchestrator.core import fold_pulls as _fold_pulls  # noqa: E402, F401
+from orchestrator.core import fold_review as _fold_review  # noqa: E402, F401

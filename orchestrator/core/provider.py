@@ -37,6 +37,14 @@ class RequirementFact:
 
 
 @dataclass(frozen=True)
+class SquadFact:
+    name: str
+    scope: str = ""
+    depends_on: tuple[str, ...] = ()
+    requirements: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Facts:
     """What a call is about, as data: the simulated team reads these where a model reads the
     rendered brief, so neither has to parse the other's prose."""
@@ -48,6 +56,8 @@ class Facts:
     files: Mapping[str, str] = field(default_factory=dict)
     """Files shown to the call (relative to the squad's folder) and their text."""
     findings: tuple[str, ...] = ()
+    squads: tuple[SquadFact, ...] = ()
+    """A proposal's squads, for the call that decides on it."""
 
     def text(self, key: str, default: str = "") -> str:
         value = self.values.get(key, default)

@@ -38,9 +38,16 @@ class TaskStatus(StrEnum):
     PASSED = "passed"
     BLOCKED = "blocked"
     REWORK_EXHAUSTED = "rework_exhausted"
+    IN_REVIEW = "in_review"
+    """QA passed; the task's branch waits to be merged (at once under `review: auto`, after
+    a person's approval under `review: human`)."""
+    ABANDONED = "abandoned"
+    """Its review ended without a merge (a pull request closed unmerged)."""
 
 
-TASK_DONE = frozenset({TaskStatus.PASSED, TaskStatus.REWORK_EXHAUSTED})
+TASK_FAILED = frozenset({TaskStatus.REWORK_EXHAUSTED, TaskStatus.ABANDONED})
+"""A task that ended without its work landing: its squad is not deployed."""
+TASK_DONE = frozenset({TaskStatus.PASSED, *TASK_FAILED})
 MODULE_DONE = frozenset({ModuleStatus.COMPLETED, ModuleStatus.FAILED})
 
 
@@ -70,6 +77,17 @@ class Task:
     brief: str = ""
     expected_files: list[str] = field(default_factory=list)
     depth: int = 0
+    branch: str = ""
+    """`orch/<project>/<task>` once a Dev committed files there; kept after the merge."""
+    head: str = ""
+    """The branch's commit of the latest attempt."""
+    review_event: str = ""
+    """The review.requested of the current attempt ('' when none is open)."""
+    approved_event: str = ""
+    """A person's review.approved of the current attempt that orch has still to merge."""
+    conflicts: list[str] = field(default_factory=list)
+    """Paths the branch conflicted with the main branch in: what the rework must reconcile."""
+    merged: bool = False
 
 
 @dataclass
@@ -228,6 +246,8 @@ class ProjectState:
     change_requests: list[str] = field(default_factory=list)
     modules: dict[str, Module] = field(default_factory=dict)
     tasks: dict[str, Task] = field(default_factory=dict)
+    pulls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """A task's pull request on the code host (review.host: github): number, url, branch."""
     blocks: dict[str, Block] = field(default_factory=dict)
     dependencies: dict[str, Dependency] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)

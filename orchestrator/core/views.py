@@ -61,6 +61,7 @@ def project_view(state: ProjectState) -> dict[str, Any]:
         },
         "claims": open_claims(state),
         "findings": [finding_view(f) for f in state.findings],
+        **pulls_view(state),
         "events": state.events,
         "last_seq": state.last_seq,
     }
@@ -89,6 +90,18 @@ def stale_claims(view: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     lost its way, and the reaction waits until the Monitor hands it back or another takes it."""
     at = now.strftime(_TIME)
     return [c for c in view.get("claims", []) if c["expires_at"] < at]
+
+
+def pulls_view(state: ProjectState) -> dict[str, Any]:
+    """The tasks' pull requests (review.host: github), and the tasks in review still without
+    one: queued behind the cap on open pull requests (or until the next sync opens theirs)."""
+    pulls = [{"task": task, "number": p["number"], "url": p["url"],
+              "task_status": state.tasks[task].status.value}
+             for task, p in sorted(state.pulls.items()) if task in state.tasks]
+    queued = sorted(t.id for t in state.tasks.values()
+                    if t.status == TaskStatus.IN_REVIEW and t.review_event
+                    and t.id not in state.pulls) if state.pulls else []
+    return {"pull_requests": pulls, "review_queue": queued}
 
 
 def alert_state(state: ProjectState, alert: Alert) -> str:

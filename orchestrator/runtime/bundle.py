@@ -88,7 +88,8 @@ def apply_bundle(ws: Workspace, src: Path, config: Config,
     event of the bundle that may name no causation (the plan job cannot forge it)."""
     checked = _read(src)
     settings = FlowSettings(max_review_rounds=config.max_review_rounds,
-                            max_qa_rework=config.max_qa_rework, loop_guard=config.loop_guard)
+                            max_qa_rework=config.max_qa_rework, loop_guard=config.loop_guard,
+                            review_mode=config.review.mode)
     known = set(ws.reader.projects())
     fresh: dict[str, list[Event]] = {}
     for project, events in checked.events.items():

@@ -41,6 +41,7 @@ from orchestrator.runtime.budget import BudgetExceeded
 from orchestrator.runtime.deploy import deploy_runner
 from orchestrator.runtime.prompts import load_prompt
 from orchestrator.runtime.qa_run import CheckRunner
+from orchestrator.runtime.task_branches import TaskBranches
 from orchestrator.runtime.worker import worker_id
 from orchestrator.runtime.workspace import Workspace
 
@@ -91,6 +92,8 @@ class Engine:
         self.guard = ArtifactGuard(ws.root, ws.log.staged_file)
         self.deploy = deploy_runner(ws.root, config, self.guard.read_text)
         self.checks = CheckRunner(config.qa)
+        self.branches = TaskBranches(ws, self.guard.read_text)
+        """A branch per task: Dev files go there, QA reads them there, merges land here."""
         self.progress = progress
         self._failed: set[Key] = set()
         self._halted: set[str] = set()
@@ -232,7 +235,7 @@ class Engine:
                             max_qa_rework=self.config.max_qa_rework,
                             loop_guard=self.config.loop_guard, worker=self.worker,
                             max_failures=self.config.max_failures,
-                            now=utcnow())
+                            review_mode=self.config.review.mode, now=utcnow())
 
     def _step(self, project: str, state: ProjectState, jobs: dict[Key, _Job],
               starting: list[tuple[str, Reaction, AgentContext, str]],
@@ -243,12 +246,17 @@ class Engine:
         for _ in range(20):
             reactions = [r for r in pending_reactions(state, self._settings())
                          if (project, *r.key) not in self._failed]
-            decided = [r for r in reactions if not r.is_agent_work]
-            if not decided:
+            decided = [r for r in reactions if r.events]
+            git_work = [r for r in reactions if r.is_git_work]
+            if not decided and not git_work:
                 break
             events = [e for r in decided for e in r.events]
             self._stage(project, events, {}, report)
+            for r in git_work:
+                self._git_work(project, r, report)
+            state = self.ws.reader.states([project])[project]
             staged = True
+        self.branches.retire(project, state)
         new = [r for r in reactions if r.is_agent_work and (project, *r.key) not in jobs
                and self.accepts(r)]
         if self.publish is not None:
@@ -271,7 +279,8 @@ class Engine:
             if not claim:
                 continue
             ctx = AgentContext(project=project, state=snapshot, config=self.config,
-                               provider=self.provider, read_text=self.guard.read_text,
+                               provider=self.provider,
+                               read_text=self.branches.reader(snapshot, r),
                                prompt=load_prompt, run_deploy=self.deploy,
                                run_checks=self.checks.run, read_committed=self._read_committed)
             starting.append((project, r, ctx, claim))
@@ -308,6 +317,7 @@ class Engine:
         if r.kind == "work" and state.tasks[r.subject].status == TaskStatus.ASSIGNED:
             payload = ev.TaskStarted(task_id=r.subject, lease_s=self.config.lease_s,
                                      worker=self.worker)
+            self.branches.cut(project, state.tasks[r.subject])
         else:
             old = plan.claim.event_id if plan.claim is not None else ""
             payload = ev.ReactionClaimed(worker=self.worker, lease_s=self.config.lease_s,
@@ -339,6 +349,20 @@ class Engine:
                 self._committed[(path, commit)] = (
                     data.decode("utf-8", "replace") if data is not None else None)
             return self._committed[(path, commit)]
+
+    def _git_work(self, project: str, r: Reaction, report: RunReport) -> None:
+        """A merge or a review request: git's work, done here in order (each merge is
+        checked against the one before it), never by an agent."""
+        try:
+            written = self.branches.perform(project, r)
+        except (GitError, UsageError) as exc:
+            self._fail(project, r, "other", str(exc), report)
+            return
+        report.events += len(written)
+        report.commits += 1
+        for e in written:
+            self.echo(f"[{project}] {e.seq:>5} {e.type:<26} {e.actor:<18} "
+                      f"{e.payload.subject()}".rstrip())
 
     # -- results -------------------------------------------------------------------------------
 
@@ -378,6 +402,14 @@ class Engine:
         # Every result names the claim it was made under: the fold fences it on that.
         claim = (ev.Link(kind="claim", ref=job.claim),)
         events = [e.model_copy(update={"links": e.links + claim}) for e in out.events]
+        if r.kind == "work" and job.ctx is not None:
+            try:
+                events, files = self.branches.commit_work(
+                    job.project, job.ctx.state.tasks[r.subject], events, files)
+            except GitError as exc:
+                self._fail(job.project, r, "other", f"cannot commit on the task's branch: "
+                           f"{exc}", report, job.ctx)
+                return None
         if transcripts and events:
             links = tuple(ev.Link(kind="transcript", ref=p) for p in sorted(transcripts))
             events[0] = events[0].model_copy(update={"links": events[0].links + links})

@@ -7,18 +7,40 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.adapters.clock import new_ulid, utcnow
 from orchestrator.adapters.eventfiles import EVENTS_DIR, FILE_NAME_RE
 from orchestrator.adapters.eventparse import event_path, serialize
 from orchestrator.adapters.git import GitRepo
+from orchestrator.adapters.git_branch import MergePlan
 from orchestrator.core.events import Event, NewEvent
 from orchestrator.core.fold import apply_event
 from orchestrator.core.state import ProjectState
 from orchestrator.core.text import clean, defuse_mentions
 from orchestrator.errors import ConcurrentUpdateError, GitError, UsageError
 from orchestrator.runtime.reader import LogReader
+
+
+@dataclass
+class _Batch:
+    project: str
+    events: list[Event]
+    files: dict[str, bytes]
+    subject: str | None
+    merge: MergePlan | None = None
+
+
+def _commit_groups(staged: list[_Batch]) -> list[list[_Batch]]:
+    """Batches in commits, in order: together, except that a merge is a commit of its own."""
+    groups: list[list[_Batch]] = []
+    for batch in staged:
+        if batch.merge is None and groups and groups[-1][0].merge is None:
+            groups[-1].append(batch)
+        else:
+            groups.append([batch])
+    return groups
 
 
 class EventLog:
@@ -33,7 +55,7 @@ class EventLog:
         self.root = repo.root
         self.reader = reader or LogReader(repo.root, repo)
         self._lock = threading.RLock()
-        self._staged: list[tuple[str, list[Event], dict[str, bytes], str | None]] = []
+        self._staged: list[_Batch] = []
         self._writer: ThreadPoolExecutor | None = None
         self._inflight: list[tuple[Future[None], dict[str, bytes]]] = []
         self._broken: str | None = None
@@ -49,10 +71,12 @@ class EventLog:
         files: Mapping[str, bytes] | None = None,
         check: bool = True,
         subject: str | None = None,
+        merge: MergePlan | None = None,
     ) -> list[Event]:
         """Write events of one project (and files under project/) in one commit."""
         with self._lock:
-            events = self.stage(project, new_events, files=files, check=check, subject=subject)
+            events = self.stage(project, new_events, files=files, check=check, subject=subject,
+                                merge=merge)
             self.commit()
             return events
 
@@ -64,11 +88,14 @@ class EventLog:
         files: Mapping[str, bytes] | None = None,
         check: bool = True,
         subject: str | None = None,
+        merge: MergePlan | None = None,
     ) -> list[Event]:
         """Give a batch ids, seqs and times and fold it into the in-memory state.
 
         With `check`, a batch with an event the fold would keep out is refused whole, with
         the reason: what was staged before it is committed, and the project re-read.
+        With `merge` (a plan of merging a commit), the batch is committed alone, as that
+        merge into the branch (a task's branch landing with the event that says so).
         """
         if not new_events:
             return []
@@ -95,7 +122,7 @@ class EventLog:
                     raise UsageError(reason)
                 events.append(event)
             self.reader.remember(project, state)
-            self._staged.append((project, events, dict(files or {}), subject))
+            self._staged.append(_Batch(project, events, dict(files or {}), subject, merge))
             return events
 
     def has_staged(self) -> bool:
@@ -105,9 +132,9 @@ class EventLog:
     def staged_file(self, path: str) -> bytes | None:
         """A file staged for the next commit (agents may read it before it is written)."""
         with self._lock:
-            for _, _, files, _ in reversed(self._staged):
-                if path in files:
-                    return files[path]
+            for batch in reversed(self._staged):
+                if path in batch.files:
+                    return batch.files[path]
             for future, blobs in reversed(self._inflight):
                 if path in blobs and not future.done():
                     return blobs[path]
@@ -126,23 +153,26 @@ class EventLog:
                     self.drain()
                 return
             staged, self._staged = self._staged, []
-            blobs: dict[str, bytes] = {}
-            events: list[Event] = []
-            for _, evs, files, _ in staged:
-                blobs.update({event_path(e): serialize(e) for e in evs})
-                blobs.update(files)
-                events.extend(evs)
-            subject = staged[0][3] if len(staged) == 1 else None
-            message = commit_message(events, subject)
-            projects = {p for p, *_ in staged}
             if wait:
                 self.drain()
-                self._write(blobs, message, projects)
-                return
-            if self._writer is None:
-                self._writer = ThreadPoolExecutor(1, thread_name_prefix="orch-writer")
-            self._inflight.append(
-                (self._writer.submit(self._write, blobs, message, projects), blobs))
+            for group in _commit_groups(staged):
+                blobs: dict[str, bytes] = {}
+                events: list[Event] = []
+                for batch in group:
+                    blobs.update({event_path(e): serialize(e) for e in batch.events})
+                    blobs.update(batch.files)
+                    events.extend(batch.events)
+                subject = group[0].subject if len(group) == 1 else None
+                message = commit_message(events, subject)
+                projects = {b.project for b in group}
+                merge = group[0].merge
+                if wait:
+                    self._write(blobs, message, projects, merge)
+                    continue
+                if self._writer is None:
+                    self._writer = ThreadPoolExecutor(1, thread_name_prefix="orch-writer")
+                self._inflight.append(
+                    (self._writer.submit(self._write, blobs, message, projects, merge), blobs))
 
     def drain(self) -> None:
         """Wait for every commit handed to the writer thread; raise the first failure (after
@@ -163,12 +193,13 @@ class EventLog:
             if error is not None:
                 # What was staged since may build on the batch that failed: drop it too, and
                 # read those projects again from disk.
-                for project, *_ in self._staged:
-                    self.reader.forget(project)
+                for batch in self._staged:
+                    self.reader.forget(batch.project)
                 self._staged = []
                 raise error
 
-    def _write(self, blobs: dict[str, bytes], message: str, projects: set[str]) -> None:
+    def _write(self, blobs: dict[str, bytes], message: str, projects: set[str],
+               merge: MergePlan | None = None) -> None:
         """One commit. The branch moving under us (a person committing meanwhile) is retried
         on the new head: our files are new paths. After a failure nothing queued behind it is
         written: later batches build on this one, and a log with a hole in it is worse than
@@ -178,7 +209,10 @@ class EventLog:
         try:
             for attempt in range(3):
                 try:
-                    self.repo.commit_files(blobs, message)
+                    if merge is not None:
+                        self.repo.branches.merge_into_current(merge, blobs, message)
+                    else:
+                        self.repo.commit_files(blobs, message)
                     return
                 except ConcurrentUpdateError:
                     if attempt == 2:

@@ -1,4 +1,8 @@
-"""Offline provider: the PM's answers — backlogs, fix tasks — and the CTO's dependency answers."""
+"""Offline provider: the PM's answers — backlogs, fix tasks — and the CTO's dependency answers.
+
+They read the call's typed facts: for a backlog `squad`, `requirements` (the squad's),
+`depends_on`, `round`, `max_depth`, `change_request`, `added`, `changed`; for a fix `block`,
+`blocked_squad`, `description`; for a dependency `need`, `to_squad`, `scope`, `artifacts`."""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from orchestrator.agents.outputs import (
     FixTaskOutput,
     PlannedTask,
 )
-from orchestrator.sim.brief import CallContext
+from orchestrator.core.provider import Facts
+from orchestrator.sim.plan import requirements_of
 from orchestrator.sim.spec import (
     REQ_ID,
     Requirement,
@@ -103,29 +108,29 @@ class _Names:
         return name
 
 
-def backlog(ctx: CallContext, tasks_per_requirement: int, seed: int,
+def backlog(facts: Facts, tasks_per_requirement: int, seed: int,
             dependency_request_rate: float) -> BacklogOutput:
-    squad = ctx.squad or "squad"
-    reqs = _squad_requirements(ctx, squad)
-    change = ctx.fact("change_request") or ctx.section("change request")
-    if ctx.fact_int("round", 1) > 1 and change:
-        return _change_backlog(ctx, squad, reqs, change)
+    squad = facts.text("squad") or "squad"
+    reqs = requirements_of(facts)
+    change = facts.text("change_request")
+    if facts.number("round", 1) > 1 and change:
+        return _change_backlog(facts, squad, reqs, change)
     names = _Names()
-    max_depth = max(ctx.fact_int("max_depth", 1), 0)
+    max_depth = max(facts.number("max_depth", 1), 0)
     drafts: list[_Draft] = []
     for req in reqs:
         for part in range(1, tasks_per_requirement + 1):
             drafts.append(_draft(f"T{len(drafts) + 1}", req, part, tasks_per_requirement,
                                  squad, names, max_depth))
     if not drafts:
-        fallback = Requirement("", ctx.task or f"Deliver the scope of {squad}", squad_area(squad))
+        fallback = Requirement("", f"Deliver the scope of {squad}", squad_area(squad))
         drafts.append(_draft("T1", fallback, 1, 1, squad, names, 0))
     fr_keys = [d.key for d in drafts if d.req.is_functional]
     tasks = [PlannedTask(key=d.key, title=d.title, requirements=[d.req.id] if d.req.id else [],
                          depends_on=[] if d.req.is_functional else fr_keys,
                          expected_files=d.files, brief=d.brief, subtasks=d.subtasks)
              for d in drafts]
-    requests = _dependency_requests(ctx, squad, tasks, seed, dependency_request_rate)
+    requests = _dependency_requests(facts, squad, tasks, seed, dependency_request_rate)
     macros = [d.key for d in drafts if d.subtasks]
     notes = (f"Backlog of {squad}: {len(tasks)} task(s) for {len(reqs)} requirement(s), "
              f"{tasks_per_requirement} per requirement.")
@@ -136,16 +141,6 @@ def backlog(ctx: CallContext, tasks_per_requirement: int, seed: int,
     if requests:
         notes += " Needs from other squads: " + ", ".join(r.to_squad for r in requests) + "."
     return BacklogOutput(tasks=tasks, dependency_requests=requests, notes=notes)
-
-
-def _squad_requirements(ctx: CallContext, squad: str) -> list[Requirement]:
-    reqs = ctx.requirements()
-    if ctx.fact_list("requirements"):
-        return reqs
-    scoped = {m.upper() for m in REQ_ID.findall(ctx.section("scope"))}
-    if scoped:
-        return [r for r in reqs if r.id in scoped] or reqs
-    return reqs
 
 
 def _draft(key: str, req: Requirement, part: int, parts: int, squad: str, names: _Names,
@@ -189,14 +184,15 @@ def _how(area: str, files: Sequence[str], label: str) -> str:
             f"Name {label} in every file.")
 
 
-def _dependency_requests(ctx: CallContext, squad: str, tasks: Sequence[PlannedTask],
+def _dependency_requests(facts: Facts, squad: str, tasks: Sequence[PlannedTask],
                          seed: int, rate: float) -> list[DependencyNeed]:
     if not tasks or rate <= 0:
         return []
     first = tasks[0]
     needs: list[DependencyNeed] = []
-    for other in dict.fromkeys(ctx.fact_list("depends_on")):
-        if other == squad or unit(seed, ctx.project, squad, other, "dependency") >= rate:
+    for other in dict.fromkeys(facts.names("depends_on")):
+        if other == squad or unit(seed, facts.text("project", "project"), squad, other,
+                                  "dependency") >= rate:
             continue
         needs.append(DependencyNeed(to_squad=other, need=_need(other, first),
                                     task_key=first.key))
@@ -218,9 +214,9 @@ def _need(other: str, task: PlannedTask) -> str:
     return f"The interfaces and files of {other} that {task.key} ('{title}') builds on."
 
 
-def _change_backlog(ctx: CallContext, squad: str, reqs: Sequence[Requirement],
+def _change_backlog(facts: Facts, squad: str, reqs: Sequence[Requirement],
                     change: str) -> BacklogOutput:
-    rnd = ctx.fact_int("round", 2)
+    rnd = facts.number("round", 2)
     parts = clauses(change)
     pieces = [parts[0], "; ".join(parts[1:])] if len(parts) >= 2 else [change.strip()]
     names = _Names()
@@ -241,10 +237,10 @@ def _change_backlog(ctx: CallContext, squad: str, reqs: Sequence[Requirement],
                                  depends_on=[], expected_files=files, brief=brief, subtasks=[]))
     # Requirements the spec added or changed since the last round: each gets its own task.
     covered = {r for t in tasks for r in t.requirements}
-    moved = [r for r in reqs if r.id in ctx.fact_list("added") + ctx.fact_list("changed")
-             and r.id not in covered]
+    added, changed = facts.names("added"), facts.names("changed")
+    moved = [r for r in reqs if r.id in added + changed and r.id not in covered]
     for req in moved:
-        verb = "added" if req.id in ctx.fact_list("added") else "changed"
+        verb = "added" if req.id in added else "changed"
         area = _file_area(req, squad)
         name = names.take(req.text, req.id)
         files = files_for(area, name, req.text, req.is_functional)
@@ -258,17 +254,14 @@ def _change_backlog(ctx: CallContext, squad: str, reqs: Sequence[Requirement],
                                f"request.")
 
 
-def fix_task(ctx: CallContext) -> FixTaskOutput:
-    block = ctx.fact("block") or ctx.fact("block_id") or "block"
-    description = (ctx.section("block") or ctx.fact("description") or ctx.task
-                   or f"Block {block}")
-    description = " ".join(description.split())
-    ids = [r.id for r in ctx.requirements()] or list(
+def fix_task(facts: Facts) -> FixTaskOutput:
+    block = facts.text("block") or "block"
+    description = " ".join((facts.text("description") or f"Block {block}").split())
+    ids = [r.id for r in facts.requirements] or list(
         dict.fromkeys(m.upper() for m in REQ_ID.findall(description)))
     name = re.sub(r"[^a-z0-9-]+", "-", block.lower()).strip("-") or "block"
     path = f"fixes/{name}.md"
-    blocked = (ctx.fact("blocked_squad") or ctx.fact("reported_by") or ctx.fact("task")
-               or "the blocked squad")
+    blocked = facts.text("blocked_squad") or "the blocked squad"
     brief = (f"{blocked} is blocked: {description} Write {path}: the interface, data shapes and "
              f"behaviour the blocked task needs"
              + (f", naming {', '.join(ids)}" if ids else "")
@@ -278,14 +271,14 @@ def fix_task(ctx: CallContext) -> FixTaskOutput:
                          requirements=ids, expected_files=[path])
 
 
-def dependency_answer(ctx: CallContext) -> DependencyAnswer:
-    need = ctx.fact("need") or ctx.section("need", "request", "dependency") or ctx.task
-    to_squad = ctx.fact("to_squad") or ctx.fact("squad") or "the other squad"
+def dependency_answer(facts: Facts) -> DependencyAnswer:
+    need = facts.text("need") or "what the requesting squad needs"
+    to_squad = facts.text("to_squad") or "the other squad"
     wanted = set(content_words(need))
-    # Scope, charter and reports first; the artifacts' own lines only when those say nothing.
-    lines, picked = [], []
-    for text in (ctx.body_without("facts", "need", "request", "artifacts"),
-                 ctx.section("artifacts")):
+    # The squad's scope first; the artifacts' own lines only when the scope says nothing.
+    lines: list[str] = []
+    picked: list[int] = []
+    for text in (facts.text("scope"), "\n".join(facts.files.values())):
         lines = [ln.strip() for ln in text.splitlines()
                  if len(ln.split()) >= 3 and not ln.strip().startswith(("```", "|---", "###"))]
         scored = sorted(((len(wanted & set(content_words(ln))), i) for i, ln in enumerate(lines)),
@@ -293,7 +286,7 @@ def dependency_answer(ctx: CallContext) -> DependencyAnswer:
         picked = sorted(i for score, i in scored[:4] if score > 0)
         if picked:
             break
-    paths = [a.path for a in ctx.artifacts()]
+    paths = list(facts.names("artifacts")) or sorted(facts.files)
     if not picked:
         return DependencyAnswer(answer=(
             f"Nothing of {to_squad} in the context matches the need yet. {to_squad} delivers "

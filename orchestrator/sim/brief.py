@@ -1,4 +1,8 @@
-"""Offline provider: reading the rendered brief of a call — facts, context sections, artifacts."""
+"""Offline provider: reading the rendered brief of a call — facts, context sections, artifacts.
+
+In process the agents hand the simulated team typed facts with every call. Behind an HTTP
+server (the tests' stand-in for a model) only the text arrives: this module turns a brief
+back into the same Facts, so the team's code reads facts alone either way."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.core.messages import CONTEXT, OUTPUT_FILES, RETURN, TASK, Brief, TemplateError
-from orchestrator.core.provider import Facts, RequirementFact
+from orchestrator.core.provider import Facts, RequirementFact, SquadFact
 from orchestrator.sim.spec import (
     REQ_ID,
     Requirement,
@@ -238,17 +242,104 @@ def _facts(text: str) -> dict[str, str]:
     return facts
 
 
+_LIST_FACTS = ("squads", "depends_on", "added", "changed", "removed", "delivered", "failed")
+_NUMBER_FACTS = ("round", "max_rounds", "max_depth", "attempt")
+_FAILED = re.compile(r"\b(failed|failure|rework[_ -]exhausted|exhausted|blocked|cancell?ed)\b",
+                     re.IGNORECASE)
+_DELIVERED = re.compile(r"\b(passed|delivered|done|completed?|deployed|merged|accepted)\b",
+                        re.IGNORECASE)
+
+
 def facts_of(ctx: CallContext) -> Facts:
-    """The typed facts of a call that came as text only (the simulated team behind an HTTP
-    server in tests): what the agents hand the simulator directly otherwise."""
+    """The typed facts of a call that came as text only: what the agents hand the simulated
+    team directly otherwise."""
     values: dict[str, str | int | tuple[str, ...]] = {
-        key: ctx.fact(key) for key in ("project", "squad", "task", "reason") if ctx.fact(key)}
-    values.update({key: tuple(ctx.fact_list(key)) for key in ("squads", "depends_on")})
-    values["attempt"] = ctx.fact_int("attempt", 1)
-    values["title"] = ctx.task.split("\n", 1)[0][:200]
+        key: ctx.fact(key) for key in ctx.facts if ctx.fact(key)}
+    values.update({key: tuple(ctx.fact_list(key)) for key in _LIST_FACTS})
+    values.update({key: ctx.fact_int(key, 0) for key in _NUMBER_FACTS if ctx.fact(key)})
+    values.setdefault("title", ctx.task.split("\n", 1)[0][:200])
+    values["spec"] = ctx.spec_tail or ctx.section("spec")
+    values["questions"] = tuple(ctx.bullets("questions"))
+    values["artifacts"] = tuple(a.path for a in ctx.artifacts())
+    for key, sections in (("scope", ("scope",)), ("change_request", ("change request",)),
+                          ("description", ("block",)), ("need", ("need", "request", "dependency"))):
+        if key not in values and ctx.section(*sections):
+            values[key] = ctx.section(*sections)
+    values.setdefault("need", ctx.task)
+    values.setdefault("description", ctx.task)
+    values.setdefault("scope", ctx.body_without("facts", "need", "request", "artifacts"))
+    if "delivered" not in ctx.facts and "failed" not in ctx.facts:
+        values["delivered"], values["failed"] = _outcomes(ctx)
     return Facts(values=values,
                  requirements=tuple(RequirementFact(r.id, r.text, r.area)
-                                    for r in ctx.requirements()),
+                                    for r in _requirements(ctx)),
                  expected_files=ctx.expected_files,
                  files={a.path: a.content for a in ctx.artifacts() if a.content is not None},
-                 findings=tuple(ctx.bullets("qa findings")))
+                 findings=tuple(ctx.bullets("qa findings")),
+                 # A proposal as written may have headings of its own (`## Squads`).
+                 squads=tuple(parse_squads(ctx.body_without(
+                     "facts", "spec", "requirements", "questions"))))
+
+
+def _requirements(ctx: CallContext) -> list[Requirement]:
+    """The call's requirements; a squad's scope that names ids narrows them to those."""
+    reqs = ctx.requirements()
+    if ctx.fact_list("requirements"):
+        return reqs
+    scoped = {m.upper() for m in REQ_ID.findall(ctx.section("scope"))}
+    if not scoped:
+        return reqs
+    return [r for r in reqs if r.id in scoped] or reqs
+
+
+def _outcomes(ctx: CallContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Delivered and failed work of the listed items: a `[status, ...]` tag first, else words
+    like passed or rework_exhausted."""
+    delivered = ctx.bullets("delivered")
+    failed = ctx.bullets("failed")
+    names = ("tasks", "squads", "modules", "results", "reports", "squad reports")
+    for item in [i for name in names for i in ctx.bullets(name)]:
+        tag = re.match(r"^\S+\s+\[([\w -]+)", item)
+        status = tag.group(1) if tag else item
+        if _FAILED.search(status):
+            failed.append(item)
+        elif _DELIVERED.search(status):
+            delivered.append(item)
+    return tuple(delivered), tuple(failed)
+
+
+def parse_squads(text: str) -> list[SquadFact]:
+    """Squads of a proposal as written: a table headed `squad`, or `- name: ...` lines."""
+    squads: dict[str, SquadFact] = {}
+    header: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("|"):
+            cells = [c.strip() for c in stripped.strip("|").split("|")]
+            if any(c.lower() == "squad" for c in cells):
+                header = [c.lower() for c in cells]
+                continue
+            if header and len(cells) == len(header) and not set(stripped) <= set("|-: "):
+                row = dict(zip(header, cells, strict=True))
+                _add_squad(squads, row.get("squad", ""), row.get("scope", ""),
+                           row.get("depends on", row.get("depends_on", "")),
+                           row.get("requirements", " ".join(cells)))
+            continue
+        header = []
+        match = re.match(r"^\s*[-*]\s+\**`?([a-z][a-z0-9-]{1,40})`?\**\s*[:\u2014-]\s*(.*)$", line)
+        if match and REQ_ID.search(match.group(2)):
+            deps = re.search(r"depends on:?\s*([a-z0-9, -]+)", match.group(2), re.I)
+            _add_squad(squads, match.group(1), match.group(2), deps.group(1) if deps else "",
+                       match.group(2))
+    return list(squads.values())
+
+
+def _add_squad(squads: dict[str, SquadFact], name: str, scope: str, deps: str, ids: str) -> None:
+    name = name.strip().strip("`*").lower()
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,40}", name) or name in squads:
+        return
+    dep_names = [d for d in re.split(r"[,\s]+", deps.lower())
+                 if re.fullmatch(r"[a-z][a-z0-9-]*", d) and d not in ("none", "and")]
+    req_ids = list(dict.fromkeys(m.upper() for m in REQ_ID.findall(ids)))
+    squads[name] = SquadFact(name=name, scope=" ".join(scope.split()),
+                             depends_on=tuple(dep_names), requirements=tuple(req_ids))

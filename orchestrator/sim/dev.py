@@ -39,6 +39,14 @@ def plan_for(facts: Facts, knobs: OfflineConfig, paths: list[str]) -> CodePlan:
                     ids=tuple(r.id for r in reqs), behaviour=behaviour, defect=defect)
 
 
+def keep_both(on_main: str | None, mine: str) -> str:
+    """A file the main branch changed too (a merge conflict sent back as rework): its
+    content there first, then this task's, so that neither side is lost."""
+    if not on_main or on_main == mine or on_main in mine:
+        return mine
+    return on_main.rstrip("\n") + "\n\n" + mine
+
+
 def dev_output(facts: Facts, knobs: OfflineConfig) -> DevOutput:
     task = facts.text("task", "task")
     squad = facts.text("squad")
@@ -59,7 +67,8 @@ def dev_output(facts: Facts, knobs: OfflineConfig) -> DevOutput:
         f"docs/{slug(facts.text('title') or task, sep='-')}.md"]
     paths = code_files(wanted)
     plan = plan_for(facts, knobs, paths)
-    files = [FileOutput(path=p, content=render(p, plan, paths)) for p in paths]
+    files = [FileOutput(path=p, content=keep_both(facts.files.get(p), render(p, plan, paths)))
+             for p in paths]
     b = plan.behaviour
     lines = [f"- {r.id}: {plan.name} keeps {b.thing} records ({', '.join(b.operations)})"
              for r in facts.requirements] or [f"- {plan.name} ({', '.join(b.operations)})"]

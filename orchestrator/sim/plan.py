@@ -1,4 +1,9 @@
-"""Offline provider: the CTO's and the Engineer's answers — spec review, proposal, decision."""
+"""Offline provider: the CTO's and the Engineer's answers — spec review, proposal, decision.
+
+Each reads the call's typed facts (core/provider.py Facts): `spec` (the spec's text, for the
+review), `requirements`, `questions`, `squads` (the proposal decided on), `round`,
+`max_rounds`, `project`. The spec is a person's document and is read as a model reads it;
+nothing here parses what another agent wrote."""
 
 from __future__ import annotations
 
@@ -13,11 +18,12 @@ from orchestrator.agents.outputs import (
     SpecReviewOutput,
     SquadProposal,
 )
-from orchestrator.sim.brief import CallContext
+from orchestrator.core.provider import Facts, SquadFact
 from orchestrator.sim.spec import (
     REQ_ID,
     Requirement,
     assigned_requirements,
+    infer_area,
     md_cell,
     open_questions,
     parse_requirements,
@@ -33,12 +39,18 @@ SPLIT_ABOVE = 6
 _SQUAD_ORDER = ("platform", "backend", "web", "mobile", "infrastructure")
 
 
-def spec_review(ctx: CallContext) -> SpecReviewOutput:
-    spec = ctx.spec_tail or ctx.section("spec") or ctx.context
-    # A spec without ids: the ids the CTO assigned (kept across rounds) are in the brief;
+def requirements_of(facts: Facts) -> list[Requirement]:
+    """The call's requirements, each in the area it was given (in any words), else the one
+    its text points at."""
+    return [Requirement(r.id, r.text, infer_area(r.text, (), r.area)) for r in facts.requirements]
+
+
+def spec_review(facts: Facts) -> SpecReviewOutput:
+    spec = facts.text("spec")
+    # A spec without ids: the ids the CTO assigned (kept across rounds) are in the facts;
     # without them, the same pure rule the CTO applies.
-    reqs = parse_requirements(spec) or ctx.requirements() or assigned_requirements(spec)
-    title = spec_title(ctx.section("spec") or spec, default=ctx.project)
+    reqs = parse_requirements(spec) or requirements_of(facts) or assigned_requirements(spec)
+    title = spec_title(spec, default=facts.text("project", "project"))
     areas = list(dict.fromkeys(r.area for r in reqs))
     n_fr = sum(r.is_functional for r in reqs)
     counts = (f"The spec has {n_fr} functional and {len(reqs) - n_fr} non-functional "
@@ -135,14 +147,14 @@ def _rank(name: str) -> int:
     return _SQUAD_ORDER.index(area) if area in _SQUAD_ORDER else len(_SQUAD_ORDER)
 
 
-def proposal(ctx: CallContext) -> ProposalOutput:
-    reqs = ctx.requirements()
+def proposal(facts: Facts) -> ProposalOutput:
+    reqs = requirements_of(facts)
     squads = build_order(plan_squads(reqs))
-    questions = ctx.bullets("questions")
+    questions = list(facts.names("questions"))
     answers = [answer_question(q, reqs, squads) for q in questions]
-    title = spec_title(ctx.section("spec"), default=ctx.project)
+    title = spec_title(facts.text("spec"), default=facts.text("project", "project"))
     md = [f"# Technical proposal: {title}", "",
-          f"Round {ctx.fact_int('round', 1)}: {len(reqs)} requirements, {len(squads)} squads.",
+          f"Round {facts.number('round', 1)}: {len(reqs)} requirements, {len(squads)} squads.",
           "", "## Squads", "", "| squad | depends on | requirements | scope |", "|---|---|---|---|"]
     md += [f"| {s.name} | {', '.join(s.depends_on) or '-'} | {', '.join(s.requirements)} | "
            f"{md_cell(s.scope)} |" for s in squads]
@@ -183,12 +195,12 @@ def answer_question(question: str, reqs: Sequence[Requirement],
     return " ".join(parts)
 
 
-def decision(ctx: CallContext) -> ProposalDecision:
-    reqs = ctx.requirements()
-    proposal_text = _proposal_text(ctx)
-    mentioned = {m.upper() for m in REQ_ID.findall(proposal_text)}
-    uncovered = [r for r in reqs if r.id not in mentioned]
-    rnd, max_rounds = ctx.fact_int("round", 1), ctx.fact_int("max_rounds", 3)
+def decision(facts: Facts) -> ProposalDecision:
+    reqs = requirements_of(facts)
+    proposed = [_squad(sq) for sq in facts.squads]
+    owned = {rid for sq in proposed for rid in sq.requirements}
+    uncovered = [r for r in reqs if r.id not in owned]
+    rnd, max_rounds = facts.number("round", 1), facts.number("max_rounds", 3)
     if uncovered and rnd < max_rounds:
         ids = ", ".join(r.id for r in uncovered)
         return ProposalDecision(
@@ -198,7 +210,7 @@ def decision(ctx: CallContext) -> ProposalDecision:
             rationale=f"Round {rnd}: the proposal leaves {len(uncovered)} requirement(s) "
                       f"uncovered ({ids}).",
             charter_markdown="")
-    squads = parse_squads(proposal_text) or plan_squads(reqs)
+    squads = proposed or plan_squads(reqs)
     if uncovered:
         rationale = (f"Round {rnd} of {max_rounds}: approved at the round limit; "
                      f"{', '.join(r.id for r in uncovered)} stay unassigned.")
@@ -206,58 +218,19 @@ def decision(ctx: CallContext) -> ProposalDecision:
         rationale = (f"Round {rnd}: the proposal covers all {len(reqs)} requirements with "
                      f"{len(squads)} squad(s).")
     return ProposalDecision(approve=True, questions=[], rationale=rationale,
-                            charter_markdown=charter(ctx, squads, reqs, rationale))
+                            charter_markdown=charter(facts.text("project", "project"), squads,
+                                                     reqs, rationale))
 
 
-def _proposal_text(ctx: CallContext) -> str:
-    """The context without the spec and without the requirement definitions themselves."""
-    own_reqs = [ln for ln in ctx.section("requirements").splitlines()
-                if not parse_requirements(ln)]
-    rest = ctx.body_without("facts", "spec", "requirements", "questions")
-    return "\n".join(own_reqs) + "\n" + rest
+def _squad(fact: SquadFact) -> SquadProposal:
+    return SquadProposal(name=fact.name, scope=fact.scope, depends_on=list(fact.depends_on),
+                         requirements=list(fact.requirements))
 
 
-def parse_squads(text: str) -> list[SquadProposal]:
-    """Squads of a proposal as written: a table headed `squad`, or `- name: ...` lines."""
-    squads: dict[str, SquadProposal] = {}
-    header: list[str] = []
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("|"):
-            cells = [c.strip() for c in stripped.strip("|").split("|")]
-            if any(c.lower() == "squad" for c in cells):
-                header = [c.lower() for c in cells]
-                continue
-            if header and len(cells) == len(header) and not set(stripped) <= set("|-: "):
-                row = dict(zip(header, cells, strict=True))
-                _add(squads, row.get("squad", ""), row.get("scope", ""),
-                     row.get("depends on", row.get("depends_on", "")),
-                     row.get("requirements", " ".join(cells)))
-            continue
-        header = []
-        match = re.match(r"^\s*[-*]\s+\**`?([a-z][a-z0-9-]{1,40})`?\**\s*[:\u2014-]\s*(.*)$", line)
-        if match and REQ_ID.search(match.group(2)):
-            deps = re.search(r"depends on:?\s*([a-z0-9, -]+)", match.group(2), re.I)
-            _add(squads, match.group(1), match.group(2), deps.group(1) if deps else "",
-                 match.group(2))
-    return list(squads.values())
-
-
-def _add(squads: dict[str, SquadProposal], name: str, scope: str, deps: str, ids: str) -> None:
-    name = name.strip().strip("`*").lower()
-    if not re.fullmatch(r"[a-z][a-z0-9-]{0,40}", name) or name in squads:
-        return
-    dep_names = [d for d in re.split(r"[,\s]+", deps.lower())
-                 if re.fullmatch(r"[a-z][a-z0-9-]*", d) and d not in ("none", "and")]
-    req_ids = list(dict.fromkeys(m.upper() for m in REQ_ID.findall(ids)))
-    squads[name] = SquadProposal(name=name, scope=" ".join(scope.split()), depends_on=dep_names,
-                                 requirements=req_ids)
-
-
-def charter(ctx: CallContext, squads: Sequence[SquadProposal], reqs: Sequence[Requirement],
+def charter(project: str, squads: Sequence[SquadProposal], reqs: Sequence[Requirement],
             rationale: str) -> str:
     owner = {rid: s.name for s in squads for rid in s.requirements}
-    md = [f"# Charter: {ctx.project}", "", rationale, "", "## Squads", "",
+    md = [f"# Charter: {project}", "", rationale, "", "## Squads", "",
           "| squad | scope | depends on |", "|---|---|---|"]
     md += [f"| {s.name} | {md_cell(s.scope) or '-'} | {', '.join(s.depends_on) or '-'} |"
            for s in squads]

@@ -31,10 +31,10 @@ from orchestrator.core.events import Usage
 from orchestrator.core.provider import CallMeta, Completion, Facts, Message
 from orchestrator.errors import ProviderError
 from orchestrator.sim import backlog, dev, plan, work
-from orchestrator.sim.brief import CallContext, facts_of, parse_call, user_text
+from orchestrator.sim.brief import facts_of, parse_call, user_text
 
 T = TypeVar("T", bound=BaseModel)
-Builder = Callable[[CallContext, Facts], BaseModel]
+Builder = Callable[[Facts], BaseModel]
 
 
 class OfflineProvider:
@@ -46,17 +46,17 @@ class OfflineProvider:
         self.config = config
         c = config
         self._builders: dict[type[BaseModel], Builder] = {
-            SpecReviewOutput: lambda ctx, _: plan.spec_review(ctx),
-            ProposalOutput: lambda ctx, _: plan.proposal(ctx),
-            ProposalDecision: lambda ctx, _: plan.decision(ctx),
-            BacklogOutput: lambda ctx, _: backlog.backlog(
-                ctx, c.tasks_per_requirement, c.seed, c.dependency_request_rate),
-            DevOutput: lambda _, facts: dev.dev_output(facts, c),
-            QaOutput: lambda _, facts: dev.qa_output(facts),
-            DeployOutput: lambda ctx, facts: work.deploy_output(ctx, facts),
-            ReportOutput: lambda ctx, _: work.report_output(ctx),
-            FixTaskOutput: lambda ctx, _: backlog.fix_task(ctx),
-            DependencyAnswer: lambda ctx, _: backlog.dependency_answer(ctx),
+            SpecReviewOutput: plan.spec_review,
+            ProposalOutput: plan.proposal,
+            ProposalDecision: plan.decision,
+            BacklogOutput: lambda facts: backlog.backlog(
+                facts, c.tasks_per_requirement, c.seed, c.dependency_request_rate),
+            DevOutput: lambda facts: dev.dev_output(facts, c),
+            QaOutput: dev.qa_output,
+            DeployOutput: work.deploy_output,
+            ReportOutput: work.report_output,
+            FixTaskOutput: backlog.fix_task,
+            DependencyAnswer: backlog.dependency_answer,
         }
 
     def complete(
@@ -71,11 +71,13 @@ class OfflineProvider:
                 f"{getattr(output_model, '__name__', output_model)} for {role}; it knows {known}")
         contents = [(str(m.role), str(m.content)) for m in messages]
         try:
-            ctx = parse_call(user_text(contents))
-            if not ctx.fact("project") and meta.project:
-                ctx = dataclasses.replace(ctx, facts={**ctx.facts, "project": meta.project})
-            call_facts = meta.facts if meta.facts.values else facts_of(ctx)
-            output = builder(ctx, call_facts)
+            # The agents hand their facts over; text alone (a brief that came over HTTP) is
+            # read back into facts first.
+            call_facts = meta.facts if meta.facts.values else facts_of(parse_call(user_text(contents)))
+            if not call_facts.text("project") and meta.project:
+                call_facts = dataclasses.replace(
+                    call_facts, values={**call_facts.values, "project": meta.project})
+            output = builder(call_facts)
         except Exception as exc:  # the contract: a failed call is a ProviderError, nothing else
             raise ProviderError(
                 f"the offline provider could not answer {output_model.__name__} for {role} "

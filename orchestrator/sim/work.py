@@ -8,19 +8,13 @@ from collections.abc import Sequence
 
 from orchestrator.agents.outputs import DeployOutput, ReportOutput, ResultOut, SmokeTestOut
 from orchestrator.core.provider import Facts
-from orchestrator.sim.brief import CallContext
 from orchestrator.sim.spec import REQ_ID
 
-_FAILED = re.compile(r"\b(failed|failure|rework[_ -]exhausted|exhausted|blocked|cancell?ed)\b",
-                     re.IGNORECASE)
-_DELIVERED = re.compile(r"\b(passed|delivered|done|completed?|deployed|merged|accepted)\b",
-                        re.IGNORECASE)
 
-
-def deploy_output(ctx: CallContext, facts: Facts) -> DeployOutput:
+def deploy_output(facts: Facts) -> DeployOutput:
     """Release notes and the one smoke test the simulator can truly answer: the bundle holds
     every file, none empty. It runs nothing, so it claims nothing about running."""
-    squad = facts.text("squad") or ctx.squad or "squad"
+    squad = facts.text("squad") or "squad"
     files = facts.files
     empty = sorted(p for p, text in files.items() if not text.strip())
     tests = [SmokeTestOut(name="release bundle complete", passed=bool(files) and not empty,
@@ -28,7 +22,7 @@ def deploy_output(ctx: CallContext, facts: Facts) -> DeployOutput:
                                   f"{len(files)} file(s), none empty" if files else "no files"))]
     ids = sorted({m.upper() for text in files.values() for m in REQ_ID.findall(text)},
                  key=_id_order)
-    notes = [f"# Release notes: {squad}", "", f"Project {facts.text('project') or ctx.project}, "
+    notes = [f"# Release notes: {squad}", "", f"Project {facts.text('project', 'project')}, "
              f"squad {squad}: {len(files)} file(s) in the bundle.", "",
              "## Requirements named by the files", ""]
     notes += [f"- {i}" for i in ids] or ["- none"]
@@ -43,10 +37,12 @@ def _id_order(req_id: str) -> tuple[int, list[int]]:
     return (req_id.startswith("NFR"), [int(n) for n in re.findall(r"\d+", req_id)])
 
 
-def report_output(ctx: CallContext) -> ReportOutput:
-    delivered, failed = _outcomes(ctx)
-    squad = ctx.squad
-    who = f"Squad {squad}" if squad else f"Project {ctx.project}"
+def report_output(facts: Facts) -> ReportOutput:
+    """A squad's report (facts: `squad`, `delivered` and `failed` tasks) or the final one
+    (`delivered` and `failed` squads)."""
+    delivered, failed = _clipped(facts.names("delivered")), _clipped(facts.names("failed"))
+    squad = facts.text("squad")
+    who = f"Squad {squad}" if squad else f"Project {facts.text('project', 'project')}"
     unit_name = "task" if squad else "squad"
     if not delivered and not failed:
         summary = f"{who}: no results were reported."
@@ -57,15 +53,11 @@ def report_output(ctx: CallContext) -> ReportOutput:
     response += [f"- {d}" for d in delivered] or ["- none"]
     response += ["", f"Failed ({len(failed)}):"]
     response += [f"- {f}" for f in failed] or ["- none"]
-    reports = [ln.strip() for ln in ctx.section("squad reports", "reports").splitlines()
-               if re.match(r"^Squad [\w-]+: ", ln.strip())]
-    if reports:
-        response += ["", "Squad reports:"] + [f"- {r}" for r in reports]
     ids = sorted({m.upper() for d in delivered for m in REQ_ID.findall(d)}, key=_id_order)
     info = (f"Requirement ids named in the delivered items: {', '.join(ids)}." if ids
             else "The delivered items name no requirement ids; see the squads' backlogs.")
-    if ctx.artifacts():
-        info += f" {len(ctx.artifacts())} artifact(s) in the context."
+    if facts.files:
+        info += f" {len(facts.files)} artifact(s) in the context."
     suggestions = (f"Rework or re-plan: {', '.join(_label(f) for f in failed)}." if failed else "")
     return ReportOutput(summary=summary, result=ResultOut(
         response="\n".join(response), additional_info=info, suggestions=suggestions))
@@ -73,24 +65,6 @@ def report_output(ctx: CallContext) -> ReportOutput:
 
 def _label(item: str) -> str:
     return item.split()[0].rstrip(":,") if item.split() else item
-
-
-def _outcomes(ctx: CallContext) -> tuple[list[str], list[str]]:
-    """Delivered and failed work: the facts when they list it, else the listed items' status
-    (a `[status, ...]` tag first, else words like passed or rework_exhausted)."""
-    if "delivered" in ctx.facts or "failed" in ctx.facts:
-        return _clipped(ctx.fact_list("delivered")), _clipped(ctx.fact_list("failed"))
-    delivered = ctx.bullets("delivered")
-    failed = ctx.bullets("failed")
-    names = ("tasks", "squads", "modules", "results", "reports", "squad reports")
-    for item in [i for name in names for i in ctx.bullets(name)]:
-        tag = re.match(r"^\S+\s+\[([\w -]+)", item)
-        status = tag.group(1) if tag else item
-        if _FAILED.search(status):
-            failed.append(item)
-        elif _DELIVERED.search(status):
-            delivered.append(item)
-    return _clipped(delivered), _clipped(failed)
 
 
 def _clipped(items: Sequence[str]) -> list[str]:

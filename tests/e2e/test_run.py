@@ -173,14 +173,24 @@ def test_kill_9_at_random_moments_then_rerun(tmp_path: Path) -> None:
                           text=True, check=True).stdout == ""
 
 
+def head_of(repo: Path) -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
 def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
     config = KNOBS.replace("dependency_request_rate: 1.0",
                            "dependency_request_rate: 1.0\n    latency_ms: 300")
     repo = make_repo(tmp_path / "t", config=config)
+    before = head_of(repo)
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run"], cwd=repo,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL)
-    time.sleep(2.0)
+    # Stopped mid-run, not before it started (a loaded machine starts Python slowly): once
+    # its first commit landed, orch is in its loop with its signal handlers.
+    deadline = time.monotonic() + 120
+    while head_of(repo) == before and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
