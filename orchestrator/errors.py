@@ -27,6 +27,15 @@ class ConcurrentUpdateError(GitError):
     """Raised when the branch moved under a compare-and-swap ref update."""
 
 
+class PushContendedError(GitError):
+    """Raised when a push lost the race to other workers every time it was tried; the
+    commits wait in the clone for the next push."""
+
+    def __init__(self, message: str, pushes: int = 0) -> None:
+        super().__init__(message)
+        self.pushes = pushes
+
+
 class ProjectNotFoundError(OrchError):
     """Raised when a command names a project that the log does not hold (invalid input)."""
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 
 
 def git_dir(root: Path) -> Path:

@@ -27,7 +27,16 @@ from orchestrator.adapters.git_commit import (
     check_path,
 )
 from orchestrator.adapters.git_read import FileChange, decode_path, parse_log, stream_blobs
-from orchestrator.adapters.git_remote import PushOutcome, fetch, push, push_branch, remote_sha
+from orchestrator.adapters.git_remote import (
+    PushOutcome,
+    announce,
+    fetch,
+    peers,
+    push,
+    push_branch,
+    remote_sha,
+    retire,
+)
 from orchestrator.errors import ConcurrentUpdateError, GitError, NotARepositoryError
 
 log = logging.getLogger(__name__)
@@ -344,6 +353,18 @@ class GitRepo:
         """Push the branch, never forced: accepted, or a lost race to fetch and retry."""
         return push(self._runner, remote, self.branch())
 
+    def announce(self, remote: str, worker: str) -> bool:
+        """Tell the other workers on `remote` that `worker` is dispatching (a heartbeat on
+        refs/orch/workers/<worker>, never on a branch)."""
+        return announce(self._runner, remote, worker, self._identity)
+
+    def retire(self, remote: str, worker: str) -> None:
+        retire(self._runner, remote, worker)
+
+    def peers(self, since_unix: int) -> set[str]:
+        """Workers whose heartbeat, as last fetched, is at or after `since_unix`."""
+        return peers(self._runner, since_unix)
+
     def push_branch(self, remote: str, branch: str) -> PushOutcome:
         """Push another local branch (a task's) under its own name, never forced."""
         return push_branch(self._runner, remote, branch)
@@ -377,6 +398,31 @@ class GitRepo:
                 blobs.append((path, parts[3]))
         changes.update(stream_blobs(self._runner, blobs))
         return changes
+
+    def commits_between(self, base: str | None, head: str) -> list[tuple[str, str]]:
+        """(sha, message) of the commits in base..head, oldest first, first parents only."""
+        out = self._runner.run(["log", "-z", "--reverse", "--first-parent", "--format=%H%n%B",
+                                f"{base}..{head}" if base else head, "--"])
+        commits = []
+        for record in out.decode("utf-8", "replace").split("\0"):
+            sha, _, message = record.strip("\n").partition("\n")
+            if sha:
+                commits.append((sha, message))
+        return commits
+
+    def replay(self, commit: str) -> None:
+        """Make `commit` again on top of the branch, as itself (its author, date and message),
+        the way `git rebase` does: git's own cherry-pick, hooks and signing as configured.
+        A conflict is undone and is one error: the commit stays where it was."""
+        with self._lock:
+            proc = self._runner.run_status(["cherry-pick", "--allow-empty",
+                                            "--keep-redundant-commits", commit])
+            if proc.returncode != 0:
+                self._runner.run_status(["cherry-pick", "--abort"])
+                raise GitError(f"your unpushed commit {commit[:12]} does not apply on what was "
+                               f"fetched: {first_line(proc.stderr or proc.stdout)}; it is kept "
+                               f"under {self.UNPUSHED_REF}: rebase it yourself "
+                               "('git rebase'), then run orch again")
 
     def saved_unpushed(self) -> str | None:
         proc = self._runner.run_status(["rev-parse", "-q", "--verify", self.UNPUSHED_REF])

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.adapters.crash_points import crash_point
 from orchestrator.adapters.git_cmd import GitRunner, first_line
 from orchestrator.adapters.git_lock import (
     IndexLock,
@@ -168,9 +169,11 @@ class IndexCommitter:
             new = self._commit_tree(tree, old, options, merged)
             if not hooked:
                 written = self._checkout(plan, files, old)
+            crash_point("after-files")
             self._write_journal({"phase": "ref", "old": old, "new": new, "written": written})
             self._move_ref(ref, old, new, reflog(old))
             self.last_commit.write_text(new + "\n")
+            crash_point("after-ref")
         except BaseException:
             self._undo(written)
             self._finish()

@@ -33,10 +33,19 @@ def remote_sha(runner: GitRunner, remote: str, branch: str) -> str | None:
     return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
 
 
+WORKERS_REF = "refs/orch/workers"
+"""On the remote: one ref per dispatching worker, moved by its heartbeats."""
+PEERS_REF = "refs/orch/peers"
+"""In a clone: the workers' refs as last fetched (the remote's refs/orch/workers/*)."""
+
+
 def fetch(runner: GitRunner, remote: str, branch: str) -> str | None:
-    """Bring the remote's branch into refs/remotes/<remote>/<branch>; return its sha."""
-    proc = runner.run_status(["fetch", "--quiet", "--no-tags", remote,
-                              f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"])
+    """Bring the remote's branch into refs/remotes/<remote>/<branch>, and the workers'
+    heartbeats into refs/orch/peers/ (same command, so no extra round trip); return the
+    branch's sha."""
+    proc = runner.run_status(["fetch", "--quiet", "--no-tags", "--prune", remote,
+                              f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}",
+                              f"+{WORKERS_REF}/*:{PEERS_REF}/*"])
     if proc.returncode != 0:
         message = proc.stderr.decode("utf-8", "replace")
         if "couldn't find remote ref" in message:
@@ -59,6 +68,44 @@ def push(runner: GitRunner, remote: str, branch: str) -> PushOutcome:
     # A hook, a permission, a protected branch, an unreachable remote: no retry fixes it.
     raise GitError(f"'{remote}' did not take the push of {branch}: {_reason(out)}; nothing "
                    "is lost, the commits wait in this clone: fix that and run orch again")
+
+
+def announce(runner: GitRunner, remote: str, worker: str, env: dict[str, str]) -> bool:
+    """Push this worker's heartbeat to refs/orch/workers/<worker>: a commit of the empty
+    tree whose committer date says when, child of the last one (a fast-forward, never
+    forced). Advisory: False when the remote did not take it."""
+    ref = f"{PEERS_REF}/{worker}"
+    last = runner.run_status(["rev-parse", "-q", "--verify", f"{ref}^{{commit}}"])
+    parent = last.stdout.decode().strip() if last.returncode == 0 else ""
+    tree = runner.run(["mktree"], input=b"").decode().strip()
+    made = runner.run_status(["commit-tree", tree, *(["-p", parent] if parent else []),
+                              "-m", f"orch worker {worker} is dispatching"], env=env)
+    if made.returncode != 0:
+        return False
+    commit = made.stdout.decode().strip()
+    pushed = runner.run_status(["push", "--quiet", remote, f"{commit}:{WORKERS_REF}/{worker}"])
+    if pushed.returncode != 0:
+        return False
+    runner.run_status(["update-ref", ref, commit])
+    return True
+
+
+def retire(runner: GitRunner, remote: str, worker: str) -> None:
+    """Take this worker's heartbeat off the remote when it stops: peers stop counting it."""
+    runner.run_status(["push", "--quiet", remote, f":{WORKERS_REF}/{worker}"])
+    runner.run_status(["update-ref", "-d", f"{PEERS_REF}/{worker}"])
+
+
+def peers(runner: GitRunner, since_unix: int) -> set[str]:
+    """The workers whose last heartbeat (as last fetched) is at or after `since_unix`."""
+    proc = runner.run_status(["for-each-ref", "--format=%(committerdate:unix) %(refname)",
+                              f"{PEERS_REF}/"])
+    alive = set()
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        when, _, ref = line.partition(" ")
+        if when.isdigit() and int(when) >= since_unix:
+            alive.add(ref.removeprefix(f"{PEERS_REF}/"))
+    return alive
 
 
 def push_branch(runner: GitRunner, remote: str, branch: str) -> PushOutcome:

@@ -63,6 +63,9 @@ def print_status(views: list[dict[str, Any]], stray: list[dict[str, Any]]) -> No
             {**f, "next": "waits for 'orch retry'" if f["waiting"] else "tried again next run"}
             for f in view.get("failed_reactions", [])],
             ["reaction", "attempts", "next", "reason"])
+        _rows(console, "stale claims (lease ran out, no result)", view.get("stale_claims", []),
+              ["reaction", "worker", "expires_at"])
+
         _rows(console, "pull requests", view.get("pull_requests", []),
               ["task", "number", "task_status", "url"])
         if view.get("review_queue"):

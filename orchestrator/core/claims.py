@@ -9,6 +9,7 @@ order the files arrive in. Pure: times come from the events and from the caller.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -108,6 +109,20 @@ def plan_claim(state: ProjectState, actor: str, causation: str, worker: str,
     if expired(current, now):
         return ClaimPlan("take_over", current)
     return ClaimPlan("held", current)
+
+
+def active_workers(states: list[ProjectState], worker: str, now: datetime) -> set[str]:
+    """The workers seen claiming within their lease, this one included: who shares the work."""
+    return {worker} | {c.worker for s in states for c in s.claims.values()
+                       if not expired(c, now) and c.worker}
+
+
+def preferred_worker(key: str, workers: set[str]) -> str:
+    """The worker that claims reaction `key` first: highest rendezvous hash of (worker, key).
+    Every worker computes the same answer from the same set, so peers claim different
+    reactions (their claims survive each other's rebases) and the work spreads evenly; when
+    a worker comes or goes only its own share moves."""
+    return max(sorted(workers), key=lambda w: hashlib.sha256(f"{w} {key}".encode()).digest())
 
 
 def held_by_others(state: ProjectState, worker: str, now: datetime) -> list[tuple[str, Claim]]:

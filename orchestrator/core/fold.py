@@ -297,6 +297,11 @@ def _(p: ev.ReactionClaimed, e: ev.Event, s: ProjectState) -> None:
     reason = claims.claim_refusal(s, key, p.worker, p.takeover_of, e.at)
     _require(reason is None, str(reason))
     claims.record_claim(s, key, e, p.worker, p.lease_s)
+    if e.actor.startswith("dev."):  # a Dev renewing the lease of the task it works on
+        for task in s.tasks.values():
+            if task.status == TaskStatus.IN_PROGRESS and task.assigned_event == e.causation_id \
+                    and e.actor == f"dev.{task.module}":
+                task.claimed_at, task.claimed_by, task.lease_s = _at(e), p.worker, p.lease_s
 
 
 def _revoke(s: ProjectState, key: str, e: ev.Event) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 from orchestrator.core.failures import failed_reactions
@@ -58,11 +59,37 @@ def project_view(state: ProjectState) -> dict[str, Any]:
             "calls": state.usage.calls,
             "estimated_tokens": state.usage.estimated_tokens,
         },
+        "claims": open_claims(state),
         "findings": [finding_view(f) for f in state.findings],
         **pulls_view(state),
         "events": state.events,
         "last_seq": state.last_seq,
     }
+
+
+_TIME = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def open_claims(state: ProjectState) -> list[dict[str, Any]]:
+    """Claims whose reaction has no result yet: which reaction, whose worker, until when
+    (UTC, so that comparing the text compares the times)."""
+    rows = []
+    for key, c in state.claims.items():
+        if c.done:
+            continue
+        actor, _, causation = key.partition(" ")
+        until = datetime.strptime(c.at, _TIME) + timedelta(seconds=c.lease_s)
+        rows.append({"reaction": f"{actor} on {causation}", "actor": actor,
+                     "causation_id": causation, "worker": c.worker, "claim": c.event_id,
+                     "claimed_at": c.at, "expires_at": until.strftime(_TIME)})
+    return sorted(rows, key=lambda r: (r["expires_at"], r["claim"]))
+
+
+def stale_claims(view: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    """The open claims of a project view whose lease ran out before `now`: a worker died or
+    lost its way, and the reaction waits until the Monitor hands it back or another takes it."""
+    at = now.strftime(_TIME)
+    return [c for c in view.get("claims", []) if c["expires_at"] < at]
 
 
 def pulls_view(state: ProjectState) -> dict[str, Any]:

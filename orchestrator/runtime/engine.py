@@ -10,19 +10,24 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
+from orchestrator.adapters.crash_points import crash_point
 from orchestrator.agents.base import AgentContext, AgentFailure, AgentOutput
 from orchestrator.agents.team import perform
 from orchestrator.core import events as ev
 from orchestrator.core.claims import (
     TIME_FORMAT,
+    active_workers,
     claim_key,
     expires_at,
     held_by_others,
     plan_claim,
+    preferred_worker,
 )
 from orchestrator.core.config import Config
 from orchestrator.core.flow import FlowSettings, Reaction, pending_reactions
@@ -41,6 +46,10 @@ from orchestrator.runtime.worker import worker_id
 from orchestrator.runtime.workspace import Workspace
 
 Key = tuple[str, str, str]  # project, actor, causation
+CLAIM_GRACE_S = 2.0
+"""How long ready work waits for its preferred worker before any other claims it, at least:
+four of this worker's recent publishes, so that a loaded remote does not turn the grace into
+a race."""
 
 
 @dataclass
@@ -53,6 +62,9 @@ class RunReport:
     `orch retry`."""
     stopped: bool = False
     dropped: int = 0
+    renewals: int = 0
+    deferred: int = 0
+    """Looks at ready work left to the peer it falls to (claimed here after a grace)."""
     held: list[str] = field(default_factory=list)
     """Reactions other workers hold claims on when the run stopped: which, whose, until."""
 
@@ -87,14 +99,22 @@ class Engine:
         self._halted: set[str] = set()
         self._read_lock = threading.Lock()
         self._committed: dict[tuple[str, str], str | None] = {}
+        self._peers: set[str] = {self.worker}
+        self._ready_since: dict[tuple[str, str], float] = {}
+        self._push_s = 0.0
+        """How long a publish takes here lately (moving average): the grace scales with it."""
+        self.list_peers: Callable[[], set[str]] = lambda: set()
+        """The workers dispatching on the same remote, by their heartbeats as last fetched
+        (`orch dispatch`); asked every pass, since peers come and go during a sweep."""
         self.accepts: Callable[[Reaction], bool] = lambda _: True
         """Which agent work this worker takes (`orch dispatch --role/--squad`)."""
         self.decides: Callable[[Reaction], bool] = lambda _: True
         """Which decided reactions this worker writes: a plan job of one squad writes only
         its squad's, so two plan jobs never decide the same reaction twice."""
-        self.publish: Callable[[], None] | None = None
+        self.publish: Callable[[], bool] | None = None
         """Shares what was committed through the remote (`orch dispatch`): claims are
-        published, and re-checked against what came in, before any agent starts."""
+        published, and re-checked against what came in, before any agent starts; False when
+        the push did not land (the remote is contended), and then no agent starts."""
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -112,16 +132,24 @@ class Engine:
                 progressed = self._finish_batch([jobs.pop(k) for k in done], report)
                 states = self._states(projects)
                 starting: list[tuple[str, Reaction, AgentContext, str]] = []
+                now = self._settings().now
+                assert now is not None
+                self._peers = self.list_peers() | active_workers(list(states.values()),
+                                                                 self.worker, now)
+                self._renew(jobs, states, now, report)
                 for project, state in states.items():
                     if project not in self._halted:
                         progressed |= self._step(project, state, jobs, starting, report)
                 # Agents read only their snapshot, so they start before the commit: writing
                 # it overlaps their model calls. A crash loses nothing that was committed,
                 # and what was not is decided again by the next run.
-                if self.publish is not None and self.ws.log.has_staged():
+                if self.publish is not None and (starting or self.ws.log.has_staged()):
+                    # Also when only resumed claims start: they may not be pushed yet.
                     self.ws.log.commit()
-                    self.publish()
-                    starting = self._still_claimed(starting)
+                    began = time.monotonic()
+                    landed = self.publish()
+                    self._push_s = 0.7 * self._push_s + 0.3 * (time.monotonic() - began)
+                    starting = self._still_claimed(starting) if landed else []
                 for project, r, ctx, claim in starting:
                     jobs[(project, *r.key)] = _Job(project, r, pool.submit(perform, ctx, r),
                                                    claim, ctx)
@@ -142,6 +170,41 @@ class Engine:
             pool.shutdown(wait=not report.stopped, cancel_futures=True)
         report.held = self._held(projects)
         return report
+
+    def _renew(self, jobs: dict[Key, _Job], states: dict[str, ProjectState], now: datetime,
+               report: RunReport) -> None:
+        """Renew the leases of calls still in flight, so that peers see they are alive and a
+        long call is not taken over. A renewal is one event and rides in the pass's one commit
+        and push; when one is due (half its lease gone) every claim past a quarter of its lease
+        renews with it, so a worker pushes renewals at most about twice a lease, however many
+        calls it has in flight (none at all while calls are shorter than half a lease)."""
+        live = []
+        for job in jobs.values():
+            state = states.get(job.project)
+            current = state.claims.get(claim_key(job.reaction.actor, job.reaction.causation_id)) \
+                if state is not None else None
+            if job.future.done() or current is None or current.done \
+                    or current.event_id != job.claim:
+                continue  # finished, or lost: the fence keeps a lost claim's result out
+            left = (expires_at(current) - now).total_seconds()
+            live.append((job, current, left))
+        if not any(left < c.lease_s / 2 for _, c, left in live):
+            return
+        for job, current, left in live:
+            if left >= current.lease_s * 3 / 4:
+                continue
+            r = job.reaction
+            renewal = ev.NewEvent(payload=ev.ReactionClaimed(
+                worker=self.worker, lease_s=self.config.lease_s, takeover_of=job.claim,
+                kind=r.kind), actor=r.actor, causation_id=r.causation_id,
+                request_id=states[job.project].request_id or None)
+            try:
+                written = self.ws.log.stage(job.project, [renewal])
+            except UsageError:
+                continue  # the log no longer holds this claim: the result will be fenced
+            job.claim = written[0].id
+            report.events += 1
+            report.renewals += 1
 
     def _still_claimed(self, starting: list[tuple[str, Reaction, AgentContext, str]]
                        ) -> list[tuple[str, Reaction, AgentContext, str]]:
@@ -200,9 +263,15 @@ class Engine:
         new = [r for r in reactions if r.is_agent_work and (project, *r.key) not in jobs
                and self.accepts(r)]
         if self.publish is not None:
-            # Sharing a remote: claim only what this worker can start now, and leave the
-            # rest to the others instead of queueing it behind its own pool.
-            new = new[:max(0, self.config.parallelism - len(jobs) - len(starting))]
+            # Sharing a remote: claim only what this worker can start now, and of that first
+            # its own share among the workers dispatching, leaving the rest to the others
+            # instead of queueing it behind its own pool. Without that, the worker whose
+            # result made work ready claimed it in the same push, before any peer saw it,
+            # and one worker did everything while the others lost every race.
+            free = self.config.parallelism - len(jobs) - len(starting)
+            mine = [r for r in new if self._mine_to_claim(project, state, r)]
+            report.deferred += len(new) - len(mine)
+            new = mine[:max(0, free)]
         if not new:
             return staged
         # Agents only read their state: one snapshot serves every job started together.
@@ -220,6 +289,20 @@ class Engine:
             starting.append((project, r, ctx, claim))
             started = True
         return staged or started
+
+    def _mine_to_claim(self, project: str, state: ProjectState, r: Reaction) -> bool:
+        """This worker's own claims to resume, the reactions it is the preferred worker of,
+        and any that has waited unclaimed past the grace (its preferred worker is busy or
+        gone: the work never waits for one worker)."""
+        key = claim_key(r.actor, r.causation_id)
+        if len(self._peers) <= 1 or preferred_worker(key, self._peers) == self.worker:
+            return True
+        now = self._settings().now
+        assert now is not None
+        if plan_claim(state, r.actor, r.causation_id, self.worker, now).action == "resume":
+            return True
+        first = self._ready_since.setdefault((project, key), time.monotonic())
+        return time.monotonic() - first >= max(CLAIM_GRACE_S, 4 * self._push_s)
 
     def _claim(self, project: str, state: ProjectState, r: Reaction, report: RunReport) -> str:
         """The id of this worker's claim on a reaction it may now work ('' when it may not):
@@ -307,6 +390,7 @@ class Engine:
         r = job.reaction
         try:
             out = job.future.result()
+            crash_point("after-model")
             files = self.guard.check(job.project, out.files)
         except AgentFailure as exc:
             self._fail(job.project, r, exc.kind, exc.reason, report, job.ctx)

@@ -159,6 +159,10 @@ def demo(directory: Path | None, echo: Callable[[str], None] = print) -> Workspa
     return ws
 
 
+REMOTE_POLL_S = 5.0
+"""How often `orch watch` fetches the remote to see whether it moved (at most every poll)."""
+
+
 def watch(ws: Workspace, *, echo: Callable[[str], None] = print, poll_s: float = 30.0,
           stop: threading.Event | None = None) -> int:
     """Reconcile now, then again whenever specs/ or the event log change (or every poll_s,
@@ -172,6 +176,9 @@ def watch(ws: Workspace, *, echo: Callable[[str], None] = print, poll_s: float =
         for sig in previous:
             signal.signal(sig, lambda signum, frame: stop.set())
     passes = 0
+    # A clone of a shared repository sweeps against its remote (`orch dispatch`), and looks
+    # at the remote as well as at its own folders for what changed.
+    remote = ws.repo.remote()
     try:
         with ChangeWatch([ws.root / "specs", ws.root / EVENTS_DIR]) as changes:
             while not stop.is_set():
@@ -181,18 +188,32 @@ def watch(ws: Workspace, *, echo: Callable[[str], None] = print, poll_s: float =
                 # not yet committed, and the commit itself only writes under .git/.
                 seen = ws.repo.head()
                 ws.reader.invalidate()
+                stopped = False
                 try:
-                    report, _ = run(ws, echo=echo)
+                    if remote is None:
+                        stopped = run(ws, echo=echo)[0].stopped
+                    else:
+                        from orchestrator.runtime.dispatch import dispatch
+
+                        stopped = dispatch(ws, until_idle=True, echo=echo, stop=stop).stopped
                 except (GitError, ConfigError) as exc:  # a person's concurrent commit, a bad
                     echo(f"Error: {exc}; watching on")  # config being edited: try again later
-                    report = None
                 passes += 1
-                if report is not None and report.stopped:
+                if stopped:
                     break
+                upstream = ws.repo.remote_sha(remote) if remote is not None else None
                 deadline = time.monotonic() + poll_s
+                next_fetch = time.monotonic() + min(poll_s, REMOTE_POLL_S)
                 while not stop.is_set() and time.monotonic() < deadline:
                     if changes.wait(0.5) or ws.repo.head() != seen:
                         break
+                    if remote is not None and time.monotonic() >= next_fetch:
+                        next_fetch = time.monotonic() + min(poll_s, REMOTE_POLL_S)
+                        try:
+                            if ws.repo.fetch(remote) != upstream:
+                                break  # another worker or a person pushed: sweep again
+                        except GitError as exc:  # the remote is away for now: keep watching
+                            echo(f"Error: {exc}; watching on")
     finally:
         if threading.current_thread() is threading.main_thread():
             for sig, handler in previous.items():

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.adapters.clock import utcnow
 from orchestrator.adapters.eventfiles import EVENTS_DIR
-from orchestrator.core.views import finding_view, project_view
+from orchestrator.core.views import finding_view, project_view, stale_claims
 from orchestrator.errors import ProjectNotFoundError
 from orchestrator.runtime.workspace import Workspace
 
@@ -31,6 +32,9 @@ def status_views(
             raise ProjectNotFoundError(f"no project '{project}' in the log; 'orch status' lists them")
         views = ws.reader.views([project] if project else None)
         stray = [finding_view(f) for f in ws.reader.stray_findings()]
+    now = utcnow()
+    for view in views.values():  # the time-dependent part of a view is never cached
+        view["stale_claims"] = stale_claims(view, now)
     if project is not None:
         if project not in views:
             raise ProjectNotFoundError(f"no project '{project}' in the log; 'orch status' lists them")

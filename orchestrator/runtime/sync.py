@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from orchestrator.adapters.crash_points import crash_point
 from orchestrator.adapters.eventfiles import EVENTS_DIR, FILE_NAME_RE, FileRef
 from orchestrator.adapters.eventparse import event_path, parse_event, serialize
 from orchestrator.core.events import Event
 from orchestrator.core.fold import apply_event
-from orchestrator.errors import GitError
+from orchestrator.errors import PushContendedError
 from orchestrator.runtime.log import commit_message
 from orchestrator.runtime.workspace import Workspace
 
@@ -29,6 +30,8 @@ class SyncReport:
     rejections: int = 0
     pushed: bool = False
     kept: int = 0
+    contended: int = 0
+    """Publishes that lost every race they ran (their commits waited for the next)."""
     dropped: list[str] = field(default_factory=list)
     """Unpushed events the fetched log made void: `type id: reason`."""
 
@@ -47,9 +50,11 @@ def publish(ws: Workspace, remote: str, *, attempts: int = 12, base_delay_s: flo
         head = ws.repo.head()
         if head is None or head == ws.repo.remote_sha(remote):
             return report
+        crash_point("after-commit")
         outcome = ws.repo.push(remote)
         report.pushes += 1
         if outcome.accepted:
+            crash_point("after-push")
             ws.repo.fetch(remote)  # cheap: records where the remote is now
             report.pushed = True
             return report
@@ -57,8 +62,8 @@ def publish(ws: Workspace, remote: str, *, attempts: int = 12, base_delay_s: flo
         rebase(ws, remote, report, head)
         # Full jitter: racing workers spread out instead of colliding again in step.
         sleep(random.uniform(0, base_delay_s * (2 ** min(attempt, 4))))
-    raise GitError(f"the push to '{remote}' lost the race {attempts} times in a row; nothing "
-                   "is lost, the commits wait in this clone: run orch again")
+    raise PushContendedError(f"the push to '{remote}' lost the race {attempts} times in a row; nothing "
+                   "is lost, the commits wait in this clone: run orch again", report.pushes)
 
 
 def sync(ws: Workspace, remote: str) -> SyncReport:
@@ -85,9 +90,22 @@ def rebase(ws: Workspace, remote: str, report: SyncReport, head: str) -> None:
             ws.repo.clear_unpushed()
         return
     base = ws.repo.merge_base(upstream, head)
-    changed = ws.repo.changed_files(base, head)
+    commits = ws.repo.commits_between(base, head)
+    people = [sha for sha, message in commits if not is_orch_commit(message)]
+    if people:
+        # A person's commits are replayed as theirs; only orch's own changes are renumbered
+        # and recommitted, so nobody's work is ever folded into an orch commit.
+        changed: dict[str, bytes | None] = {}
+        for sha, message in commits:
+            if is_orch_commit(message):
+                changed.update(ws.repo.changed_files(f"{sha}^", sha))
+    else:
+        changed = ws.repo.changed_files(base, head)
     events, files = _split(changed)
     ws.repo.move_onto(upstream, head)
+    crash_point("during-push")
+    for sha in people:
+        ws.repo.replay(sha)
     _forget(ws)
     kept, dropped_files = _renumber(ws, events, report)
     blobs: dict[str, bytes | None] = {event_path(e): serialize(e) for e in kept}
@@ -98,6 +116,12 @@ def rebase(ws: Workspace, remote: str, report: SyncReport, head: str) -> None:
     ws.repo.clear_unpushed()
     _forget(ws)
     report.kept += len(kept)
+
+
+def is_orch_commit(message: str) -> bool:
+    """orch's commits carry an Orch-Event trailer (or, moving work, orch's own subject)."""
+    return message.startswith("orch: ") or any(
+        line.startswith("Orch-Event: ") for line in message.splitlines())
 
 
 def _forget(ws: Workspace) -> None:

@@ -68,3 +68,63 @@ def test_watch_wakes_on_a_commit_that_writes_nothing_it_watches(tmp_path: Path) 
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert "Traceback" not in err, err
+
+
+SMALL_SPEC = """\
+# Bell ringer
+
+## Functional requirements
+
+- FR-1: The service lets a warden schedule a bell with its hour.
+- FR-2: The service lists the bells of a day in order.
+"""
+QUICK = """\
+max_decomposition_depth: 0
+qa:
+  languages:
+    python: null
+    javascript: null
+"""
+
+
+def test_watch_in_a_clone_sweeps_when_someone_pushes_a_spec_to_the_remote(
+        tmp_path: Path) -> None:
+    def git(cwd: Path, *args: str) -> str:
+        return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                              text=True).stdout
+
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    person = tmp_path / "person"
+    git(tmp_path, "clone", "-q", str(remote), str(person))
+    run_orch(person, "init")
+    (person / ".orchestrator" / "config.yaml").write_text(QUICK)
+    git(person, "add", "-A")
+    git(person, "commit", "-qm", "orch init")
+    git(person, "push", "-q", "origin", "main")
+    watcher = tmp_path / "watcher"
+    git(tmp_path, "clone", "-q", str(remote), str(watcher))
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--poll", "60"],
+                            cwd=watcher, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(1.5)
+        # The spec reaches the watcher only through the remote: nothing in its folders moves.
+        (person / "specs" / "bells.md").write_text(SMALL_SPEC)
+        git(person, "add", "specs")
+        git(person, "commit", "-qm", "a spec")
+        git(person, "push", "-q", "origin", "main")
+        deadline = time.monotonic() + 120
+        status = ""
+        while time.monotonic() < deadline and status != "completed":
+            time.sleep(2)
+            git(person, "fetch", "-q", "origin")
+            views = json.loads(run_orch(person, "status", "--json", "--at",
+                                        "origin/main").stdout)["projects"]
+            status = views[0]["status"] if views else ""
+        assert status == "completed"  # swept by the watcher and pushed to the remote
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    assert "Stopped watching" in out

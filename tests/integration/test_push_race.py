@@ -139,3 +139,56 @@ def test_a_crash_between_moving_onto_the_fetch_and_recommitting_loses_nothing(
     events = Workspace.open(clone(tmp_path, remote, "check")).reader.events("race")
     assert [e.id for e in events].count(mine.id) == 1
     assert rerun.repo.saved_unpushed() is None
+
+
+def test_worker_heartbeats_are_seen_by_peers_and_gone_when_a_worker_retires(
+        tmp_path: Path) -> None:
+    remote = seeded_remote(tmp_path)
+    a, b = (Workspace.open(clone(tmp_path, remote, name)) for name in ("a", "b"))
+    branch_before = git(remote, "rev-parse", "main")
+    assert a.repo.announce("origin", "w-aaaa") and a.repo.announce("origin", "w-aaaa")
+    assert b.repo.announce("origin", "w-bbbb")
+    assert git(remote, "rev-parse", "main") == branch_before  # the branch never moves
+    b.repo.fetch("origin")
+    assert b.repo.peers(0) == {"w-aaaa", "w-bbbb"}
+    assert b.repo.peers(2**40) == set()  # a heartbeat older than the window is not counted
+    # Renewed heartbeats are fast-forwards of the worker's own ref, never forced.
+    log = git(remote, "log", "--format=%s", "refs/orch/workers/w-aaaa").splitlines()
+    assert log == ["orch worker w-aaaa is dispatching"] * 2
+    a.repo.retire("origin", "w-aaaa")
+    b.repo.fetch("origin")
+    assert b.repo.peers(0) == {"w-bbbb"}
+
+
+def test_a_persons_unpushed_commit_is_replayed_as_theirs_never_folded_into_orchs(
+        tmp_path: Path) -> None:
+    remote = seeded_remote(tmp_path)
+    a = Workspace.open(clone(tmp_path, remote, "a"))
+    b = Workspace.open(clone(tmp_path, remote, "b"))
+    [before] = a.log.append("race", [ev.NewEvent(
+        payload=ev.MonitorAlert(kind="other", message="orch, before"), actor="monitor")])
+    (a.root / "notes.md").write_text("the person's own words\n")
+    git(a.root, "add", "notes.md")
+    subprocess.run(["git", "commit", "-qm", "Notes from the standup"], cwd=a.root, check=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "Ada Person",
+                        "GIT_AUTHOR_EMAIL": "ada@example.com"})
+    [after] = Workspace.open(a.root).log.append("race", [ev.NewEvent(
+        payload=ev.MonitorAlert(kind="other", message="orch, after"), actor="monitor")])
+    b.log.append("race", [ev.NewEvent(payload=ev.MonitorAlert(kind="other", message="b"),
+                                      actor="monitor")])
+    assert publish(b, "origin").pushed
+    report = publish(Workspace.open(a.root), "origin", sleep=lambda _: None)
+    assert report.pushed and report.rejections == 1
+    check = clone(tmp_path, remote, "check")
+    log = git(check, "log", "--format=%an <%ae>|%s", "-4").splitlines()
+    person = [line for line in log if line.startswith("Ada Person")]
+    assert person == ["Ada Person <ada@example.com>|Notes from the standup"]
+    # The person's commit holds the person's file and nothing of orch's; orch's commit the
+    # reverse.
+    mine = git(check, "log", "--author=Ada Person", "--format=%H", "-1").strip()
+    assert git(check, "show", "--name-only", "--format=", mine).split() == ["notes.md"]
+    orch_files = git(check, "show", "--name-only", "--format=", "HEAD").split()
+    assert "notes.md" not in orch_files and orch_files
+    events = Workspace.open(check).reader.events("race")
+    assert {before.id, after.id} <= {e.id for e in events}
+    assert (check / "notes.md").read_text() == "the person's own words\n"

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
 from orchestrator.core import events as ev
-from orchestrator.core.claims import claim_key, held_by_others, plan_claim
+from orchestrator.core.claims import (
+    active_workers,
+    claim_key,
+    held_by_others,
+    plan_claim,
+    preferred_worker,
+)
+from orchestrator.core.flow import FlowSettings, pending_reactions
 from orchestrator.core.fold import fold_project
 from orchestrator.core.state import ProjectState, ProjectStatus, TaskStatus
 
@@ -151,3 +159,65 @@ def test_plan_claim_claims_resumes_takes_over_or_leaves() -> None:
     assert plan_claim(state, "engineer", p.id, "w-b", soon).action == "claim"
     assert [c.worker for _, c in held_by_others(state, "w-b", soon)] == ["w-a"]
     assert held_by_others(state, "w-b", late) == []
+
+
+def _dev_task_started(lease_s: int) -> tuple[list[ev.Event], ev.Event, ev.Event]:
+    p = make("project.created", 1)
+    assigned = make("task.assigned", 2, actor="pm.api", causation=p.id, task_id="T1",
+                    module="api")
+    started = make("task.started", 3, actor="dev.api", causation=assigned.id, task_id="T1",
+                   worker="w-a", lease_s=lease_s, at_s=3)
+    return [p, assigned, started], assigned, started
+
+
+def test_a_dev_renewing_its_lease_is_not_handed_back_and_lands_its_result() -> None:
+    log, assigned, started = _dev_task_started(lease_s=60)
+    renewal = make("reaction.claimed", 4, actor="dev.api", causation=assigned.id, at_s=40,
+                   worker="w-a", lease_s=60, takeover_of=started.id, kind="work")
+    state = fold_project("p1", [*log, renewal])
+    after_first_lease = FlowSettings(worker="w-b", now=T0 + timedelta(seconds=80))
+    assert not [r for r in pending_reactions(state, after_first_lease)
+                if r.kind == "reclaim_stale"]
+    after_renewal = FlowSettings(worker="w-b", now=T0 + timedelta(seconds=101))
+    assert [r.subject for r in pending_reactions(state, after_renewal)
+            if r.kind == "reclaim_stale"] == ["T1"]
+    # The result names the renewal; one under the first claim would be fenced out.
+    done = make("task.completed", 5, actor="dev.api", causation=assigned.id,
+                claim=renewal.id, task_id="T1")
+    state = fold_project("p1", [*log, renewal, done])
+    assert not state.findings and state.tasks["T1"].status == TaskStatus.COMPLETED
+
+
+def test_only_the_holder_renews_and_never_after_its_lease_was_handed_back() -> None:
+    log, assigned, started = _dev_task_started(lease_s=5)
+    stranger = make("reaction.claimed", 4, actor="dev.api", causation=assigned.id, at_s=4,
+                    worker="w-b", lease_s=60, takeover_of=started.id, kind="work")
+    state = fold_project("p1", [*log, stranger])
+    assert refused_ids(state) == {stranger.id} and "holds until" in state.findings[0].reason
+    back = make("task.assigned", 4, actor="monitor.api", causation=started.id, at_s=20,
+                task_id="T1", reason="reactivated")
+    late = make("reaction.claimed", 5, actor="dev.api", causation=assigned.id, at_s=21,
+                worker="w-a", lease_s=60, takeover_of=started.id, kind="work")
+    state = fold_project("p1", [*log, back, late])
+    assert refused_ids(state) == {late.id}
+
+
+def test_workers_seen_claiming_and_the_preferred_worker_of_a_reaction() -> None:
+    p = created()
+    a = claimed(2, "w-a", p.id, lease_s=60, at_s=2)
+    b = make("reaction.claimed", 3, actor="engineer", causation=p.id, at_s=3, worker="w-b",
+             lease_s=60, kind="propose")
+    state = fold_project("p1", [p, a, b])
+    soon, late = T0 + timedelta(seconds=30), T0 + timedelta(seconds=100)
+    assert active_workers([state], "w-c", soon) == {"w-a", "w-b", "w-c"}
+    assert active_workers([state], "w-c", late) == {"w-c"}  # gone quiet: not counted
+    workers = {f"w-{i}" for i in range(8)}
+    keys = [claim_key("dev.api", f"01J{i:023d}") for i in range(400)]
+    owners = Counter(preferred_worker(k, workers) for k in keys)
+    assert set(owners) == workers and min(owners.values()) >= 25  # spread over all eight
+    # The same answer whatever order the set is built in; a worker leaving moves only its own.
+    assert all(preferred_worker(k, set(sorted(workers, reverse=True))) == owners_k
+               for k, owners_k in ((k, preferred_worker(k, workers)) for k in keys))
+    fewer = workers - {"w-3"}
+    assert all(preferred_worker(k, fewer) == preferred_worker(k, workers)
+               for k in keys if preferred_worker(k, workers) != "w-3")
