@@ -16,7 +16,7 @@ from orchestrator.agents.base import (
 )
 from orchestrator.agents.outputs import DevOutput
 from orchestrator.core import events as ev
-from orchestrator.core.flow import Reaction
+from orchestrator.core.flow import Reaction, block_allowed
 from orchestrator.core.messages import Brief, TemplateError
 from orchestrator.core.paths import MAX_ARTIFACT_BYTES, project_dir
 from orchestrator.core.provider import Facts
@@ -75,9 +75,7 @@ def work(ctx: AgentContext, r: Reaction) -> AgentOutput:
     out = AgentOutput()
     answer = ask(ctx, r, "dev", brief, DevOutput, out, known)
     blocker = answer.blocker if answer.blocked else None
-    already_blocked = any(b.task_id == task.id for b in s.blocks.values())
-    if blocker is not None and blocker.squad in s.modules and blocker.squad != task.module \
-            and not already_blocked and task.reason != "fix":
+    if blocker is not None and block_allowed(s, task, blocker.squad):
         out.emit(r, ev.BlockReported(
             block_id=f"block-{task.id}", task_id=task.id, reported_by=task.module,
             responsible_squad=blocker.squad, description=blocker.description[:2000]),

@@ -3,7 +3,16 @@ K failures after which a reaction waits for a person (`orch retry`), never for a
 
 from __future__ import annotations
 
-from orchestrator.core.state import FailingReaction, ProjectState, failing_key
+from dataclasses import dataclass
+
+from orchestrator.core import events as ev
+from orchestrator.core.flow import Reaction
+from orchestrator.core.state import FailingReaction, ProjectState, TaskStatus, failing_key
+
+TASK_FAILING_ALERTS = frozenset({"invalid_output", "path_refused"})
+"""Failures that count as a failed attempt of the task: a Dev's unusable answer."""
+ALERT_KINDS = frozenset({"invalid_output", "path_refused", "provider_error", "budget_exceeded"})
+"""The kinds of failure an alert names as such; any other is `other`."""
 
 NOT_RESOLVING = frozenset({"monitor.alert", "task.started"})
 """Events with a reaction's (actor, causation) that are not its result: the alerts of its
@@ -69,3 +78,35 @@ def failed_reactions(state: ProjectState) -> list[dict[str, object]]:
             "attempts": failing.attempts, "failures": failing.failures,
             "reason": latest.message if latest else "", "waiting": failing.waiting})
     return found
+
+
+@dataclass(frozen=True)
+class FailureAlert:
+    """What a reaction that failed closed leaves in the log, and what follows from it."""
+
+    alert: ev.MonitorAlert
+    waits: bool
+    """This was the K-th failure: the reaction now waits for a person (`orch retry`)."""
+    task_attempt: bool
+    """It counts as a failed attempt of the task, which the Monitor takes from here."""
+
+
+def failure_alert(state: ProjectState, r: Reaction, kind: str, reason: str,
+                  max_failures: int) -> FailureAlert:
+    """The alert of a failed reaction: role, task, reason and attempt named; only a Dev's
+    unusable answer on a task still in its hands counts as a failed attempt of that task."""
+    message = (" ".join(p for p in (r.actor, r.kind, r.subject) if p) + f": {reason}")[:1500]
+    task = state.tasks.get(r.subject) if r.kind in ("work", "qa") else None
+    if kind in TASK_FAILING_ALERTS and task and task.status not in (
+            TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS):
+        kind = "other"
+    failing = state.failing.get(failing_key(r.actor, r.causation_id))
+    alert = ev.MonitorAlert.model_validate({
+        "kind": kind if kind in ALERT_KINDS else "other", "severity": "error",
+        "message": message, "task_id": task.id if task else "", "module": r.squad,
+        "notify": [f"pm.{r.squad}"] if r.squad else ["cto"],
+        "reaction": r.label, "reaction_actor": r.actor,
+        "attempt": (failing.attempts if failing else 0) + 1, "max_failures": max_failures})
+    return FailureAlert(alert=alert,
+                        waits=(failing.failures if failing else 0) + 1 >= max_failures,
+                        task_attempt=bool(task) and kind in TASK_FAILING_ALERTS)

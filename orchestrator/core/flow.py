@@ -414,6 +414,13 @@ def final_report(s: ProjectState, cfg: FlowSettings) -> Iterator[Reaction]:
 # -- blocks and dependency requests, always through the CTO ----------------------------------------
 
 
+def block_allowed(s: ProjectState, task: Task, squad: str) -> bool:
+    """A Dev may report its task blocked by another squad of the project, once per task; a
+    fix task (the answer to a block) is never reported blocked again."""
+    return (squad in s.modules and squad != task.module and task.reason != "fix"
+            and not any(b.task_id == task.id for b in s.blocks.values()))
+
+
 @decider
 def handle_blocks(s: ProjectState, cfg: FlowSettings) -> Iterator[Reaction]:
     for b in s.blocks.values():

@@ -32,7 +32,7 @@ from orchestrator.core.state import (
     TaskStatus,
 )
 
-TASK_FAILING_ALERTS = frozenset({"invalid_output", "path_refused"})
+TASK_FAILING_ALERTS = failures.TASK_FAILING_ALERTS
 
 
 class IllegalTransition(Exception):

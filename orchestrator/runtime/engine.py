@@ -30,11 +30,11 @@ from orchestrator.core.claims import (
     preferred_worker,
 )
 from orchestrator.core.config import Config
+from orchestrator.core.failures import failure_alert
 from orchestrator.core.flow import FlowSettings, Reaction, pending_reactions
-from orchestrator.core.fold import TASK_FAILING_ALERTS
 from orchestrator.core.paths import project_dir
 from orchestrator.core.provider import Provider
-from orchestrator.core.state import ProjectState, ProjectStatus, TaskStatus, failing_key
+from orchestrator.core.state import ProjectState, ProjectStatus, TaskStatus
 from orchestrator.errors import GitError, ProviderError, UsageError
 from orchestrator.runtime.artifacts import ArtifactGuard, transcript_files
 from orchestrator.runtime.budget import BudgetExceeded
@@ -441,29 +441,16 @@ class Engine:
         budget of every later run counts it."""
         key = (project, *r.key)
         self._failed.add(key)
-        message = " ".join(p for p in (r.actor, r.kind, r.subject) if p) + f": {reason}"
-        message = message[:1500]
-        report.failures.append(f"[{project}] {message}")
+        state = self.ws.reader.states([project])[project]
+        failure = failure_alert(state, r, kind, reason, self.config.max_failures)
+        alert = failure.alert
+        report.failures.append(f"[{project}] {alert.message}")
         if kind == "budget_exceeded":
             self._halted.add(project)
-        state = self.ws.reader.states([project])[project]
-        task = state.tasks.get(r.subject) if r.kind in ("work", "qa") else None
-        task_id = task.id if task else ""
-        if kind in TASK_FAILING_ALERTS and task and task.status not in (
-                TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS):
-            kind = "other"  # only a Dev's unusable answer counts as a failed attempt
-        failing = state.failing.get(failing_key(r.actor, r.causation_id))
-        attempt = (failing.attempts if failing else 0) + 1
-        alert = ev.MonitorAlert.model_validate({
-            "kind": kind if kind in _ALERT_KINDS else "other", "severity": "error",
-            "message": message, "task_id": task_id, "module": r.squad,
-            "notify": [f"pm.{r.squad}"] if r.squad else ["cto"],
-            "reaction": r.label, "reaction_actor": r.actor, "attempt": attempt,
-            "max_failures": self.config.max_failures})
-        if (failing.failures if failing else 0) + 1 >= self.config.max_failures:
+        if failure.waits:
             report.waiting.append((project, r.label))
         usage = ctx.spent_total() if ctx is not None else None
-        files = transcript_files(project, r, ctx.transcripts, tag=f"failed{attempt}") \
+        files = transcript_files(project, r, ctx.transcripts, tag=f"failed{alert.attempt}") \
             if ctx is not None else {}
         links = tuple(ev.Link(kind="transcript", ref=p) for p in sorted(files))
         # A UsageError here means this attempt's alert is in the log already (another worker
@@ -474,11 +461,8 @@ class Engine:
                                               links=links,
                                               request_id=state.request_id or None)],
                         files, report)
-        if task_id and kind in TASK_FAILING_ALERTS:
+        if failure.task_attempt:
             self._failed.discard(key)  # the task moved to qa_failed: the Monitor takes it
-
-
-_ALERT_KINDS = {"invalid_output", "path_refused", "provider_error", "budget_exceeded"}
 
 
 def _monitor(r: Reaction) -> str:

@@ -62,8 +62,9 @@ def spec(rng: random.Random, n: int) -> str:
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    assert proc.returncode == 0, f"git {' '.join(args)} in {cwd.name}: {proc.stderr}"
+    return proc.stdout
 
 
 def start(clone: Path) -> subprocess.Popen[bytes]:
@@ -135,6 +136,11 @@ def test_workers_killed_at_random_lose_nothing_and_do_nothing_twice(tmp_path: Pa
     assert done, statuses
 
     views = []
+    for c in clones:
+        # A worker killed after it committed and before it pushed holds work the others have
+        # done since (or a lock of its own): restarted once more, it reconciles with the
+        # remote, dropping what was done elsewhere, and leaves its clone at the remote's head.
+        run_orch(c, "dispatch", "--until-idle", "--max-seconds", "120", timeout=300)
     for c in [seed, *clones]:
         git(c, "pull", "-q", "--ff-only")
         assert git(c, "status", "--porcelain") == ""

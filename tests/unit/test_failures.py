@@ -6,11 +6,12 @@ from __future__ import annotations
 from itertools import count
 from typing import Any
 
-from orchestrator.core.flow import FlowSettings, pending_reactions
+from orchestrator.core.failures import failure_alert
+from orchestrator.core.flow import FlowSettings, Reaction, block_allowed, pending_reactions
 from orchestrator.core.fold import fold_project
-from orchestrator.core.state import ProjectState
+from orchestrator.core.state import ProjectState, TaskStatus
 from orchestrator.core.views import project_view
-from tests.unit.test_fold import as_cached, make
+from tests.unit.test_fold import as_cached, make, scripted_log
 
 SEQ = count(100)
 
@@ -104,3 +105,38 @@ def test_a_dev_failure_is_resolved_by_its_reworked_task_completing_or_ends_with_
         "monitor.alert", 9, kind="rework_exhausted", task_id="T1", message="gave up")])
     assert [a.state for a in exhausted.alerts] == ["superseded", "current"]
     assert not exhausted.failing
+
+
+def test_a_failure_alert_names_its_attempt_and_the_kth_one_waits() -> None:
+    log = created()
+    cause = log[0].id
+    review = Reaction("review_spec", "cto", cause, ("spec.reviewed",))
+    first = failure_alert(fold_project("p1", log), review, "provider_error", "HTTP 500", 3)
+    assert (first.alert.attempt, first.alert.kind, first.waits) == (1, "provider_error", False)
+    assert first.alert.message == "cto review_spec: HTTP 500" and not first.task_attempt
+    log += [failure(cause, 1, "HTTP 500"), failure(cause, 2, "HTTP 500")]
+    third = failure_alert(fold_project("p1", log), review, "weird", "no answer", 3)
+    assert (third.alert.attempt, third.alert.kind, third.waits) == (3, "other", True)
+
+
+def test_only_a_devs_unusable_answer_on_its_own_task_counts_as_an_attempt() -> None:
+    log = scripted_log()[:7]  # T1 of backend assigned
+    task = next(e for e in log if e.type == "task.assigned")
+    work = Reaction("work", "dev.backend", task.id, ("task.completed",), subject="T1")
+    state = fold_project("p1", log)
+    assert failure_alert(state, work, "invalid_output", "no file", 3).task_attempt
+    state.tasks["T1"].status = TaskStatus.PASSED  # the answer came after the task moved on
+    late = failure_alert(state, work, "invalid_output", "no file", 3)
+    assert late.alert.kind == "other" and not late.task_attempt
+
+
+def test_a_block_is_reported_once_per_task_and_never_by_a_fix() -> None:
+    log = scripted_log()[:7]
+    log.append(make("module.planned", 50, module="web"))
+    state = fold_project("p1", log)
+    t1 = state.tasks["T1"]
+    assert block_allowed(state, t1, "web")
+    assert not block_allowed(state, t1, "backend")  # its own squad
+    assert not block_allowed(state, t1, "nowhere")  # no such squad
+    state.tasks["T1"].reason = "fix"
+    assert not block_allowed(state, state.tasks["T1"], "web")
