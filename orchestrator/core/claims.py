@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from orchestrator.core import events as ev
-from orchestrator.core.state import Claim, ProjectState
+from orchestrator.core.flow import Reaction
+from orchestrator.core.state import Claim, ProjectState, TaskStatus
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -109,6 +110,31 @@ def plan_claim(state: ProjectState, actor: str, causation: str, worker: str,
     if expired(current, now):
         return ClaimPlan("take_over", current)
     return ClaimPlan("held", current)
+
+
+def claim_events(state: ProjectState, r: Reaction, plan: ClaimPlan, worker: str,
+                 lease_s: int) -> list[ev.NewEvent]:
+    """The events that claim reaction r for this worker (plan: a new claim or a takeover):
+    a Dev's task is claimed by starting it; any other reaction by `reaction.claimed`, and a
+    takeover of an expired lease is on the record as the Monitor's stale-claim alert."""
+    request = state.request_id or None
+    if r.kind == "work" and state.tasks[r.subject].status == TaskStatus.ASSIGNED:
+        start = ev.TaskStarted(task_id=r.subject, lease_s=lease_s, worker=worker)
+        return [ev.NewEvent(payload=start, actor=r.actor, causation_id=r.causation_id,
+                            request_id=request)]
+    old = plan.claim
+    claimed = ev.ReactionClaimed(worker=worker, lease_s=lease_s,
+                                 takeover_of=old.event_id if old else "", kind=r.kind)
+    events = [ev.NewEvent(payload=claimed, actor=r.actor, causation_id=r.causation_id,
+                          request_id=request)]
+    if old is not None:
+        events.append(ev.NewEvent(payload=ev.MonitorAlert(
+            kind="stale_claim", module=r.squad,
+            message=f"claim of {old.worker} on {r.actor} {r.kind} expired "
+                    f"after {old.lease_s}s; taken over by {worker}"),
+            actor=f"monitor.{r.squad}" if r.squad else "monitor",
+            causation_id=old.event_id, request_id=request))
+    return events
 
 
 def active_workers(states: list[ProjectState], worker: str, now: datetime) -> set[str]:

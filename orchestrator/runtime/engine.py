@@ -23,6 +23,7 @@ from orchestrator.core import events as ev
 from orchestrator.core.claims import (
     TIME_FORMAT,
     active_workers,
+    claim_events,
     claim_key,
     expires_at,
     held_by_others,
@@ -34,7 +35,7 @@ from orchestrator.core.failures import failure_alert
 from orchestrator.core.flow import FlowSettings, Reaction, pending_reactions
 from orchestrator.core.paths import project_dir
 from orchestrator.core.provider import Provider
-from orchestrator.core.state import ProjectState, ProjectStatus, TaskStatus
+from orchestrator.core.state import ProjectState, ProjectStatus
 from orchestrator.errors import GitError, ProviderError, UsageError
 from orchestrator.runtime.artifacts import ArtifactGuard, transcript_files
 from orchestrator.runtime.budget import BudgetExceeded
@@ -314,25 +315,9 @@ class Engine:
             return plan.claim.event_id
         if plan.action not in ("claim", "take_over"):
             return ""
-        request = state.request_id or None
-        new: list[ev.NewEvent] = []
-        payload: ev.Payload
-        if r.kind == "work" and state.tasks[r.subject].status == TaskStatus.ASSIGNED:
-            payload = ev.TaskStarted(task_id=r.subject, lease_s=self.config.lease_s,
-                                     worker=self.worker)
+        new = claim_events(state, r, plan, self.worker, self.config.lease_s)
+        if isinstance(new[0].payload, ev.TaskStarted):
             self.branches.cut(project, state.tasks[r.subject])
-        else:
-            old = plan.claim.event_id if plan.claim is not None else ""
-            payload = ev.ReactionClaimed(worker=self.worker, lease_s=self.config.lease_s,
-                                         takeover_of=old, kind=r.kind)
-            if plan.claim is not None:
-                new.append(ev.NewEvent(payload=ev.MonitorAlert(
-                    kind="stale_claim", module=r.squad,
-                    message=f"claim of {plan.claim.worker} on {r.actor} {r.kind} expired "
-                            f"after {plan.claim.lease_s}s; taken over by {self.worker}"),
-                    actor=_monitor(r), causation_id=plan.claim.event_id, request_id=request))
-        new.insert(0, ev.NewEvent(payload=payload, actor=r.actor, causation_id=r.causation_id,
-                                  request_id=request))
         try:
             written = self.ws.log.stage(project, new)
         except UsageError:

@@ -10,15 +10,18 @@ from typing import Any
 
 from orchestrator.core import events as ev
 from orchestrator.core.claims import (
+    ClaimPlan,
     active_workers,
+    claim_events,
     claim_key,
     held_by_others,
     plan_claim,
     preferred_worker,
 )
-from orchestrator.core.flow import FlowSettings, pending_reactions
+from orchestrator.core.flow import FlowSettings, Reaction, pending_reactions
 from orchestrator.core.fold import fold_project
-from orchestrator.core.state import ProjectState, ProjectStatus, TaskStatus
+from orchestrator.core.state import Claim, ProjectState, ProjectStatus, TaskStatus
+from tests.unit.test_fold import scripted_log
 
 _ids = count(1)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -221,3 +224,18 @@ def test_workers_seen_claiming_and_the_preferred_worker_of_a_reaction() -> None:
     fewer = workers - {"w-3"}
     assert all(preferred_worker(k, fewer) == preferred_worker(k, workers)
                for k in keys if preferred_worker(k, workers) != "w-3")
+
+
+def test_claim_events_start_a_task_claim_other_work_and_record_a_takeover() -> None:
+    state = fold_project("p1", scripted_log()[:7])  # T1 of backend assigned
+    work = Reaction("work", "dev.backend", "c1", ("task.completed",), subject="T1")
+    (start,) = claim_events(state, work, ClaimPlan("claim"), "w1", 60)
+    assert isinstance(start.payload, ev.TaskStarted) and start.actor == "dev.backend"
+    backlog = Reaction("plan_backlog", "pm.backend", "c2", ("task.assigned",), subject="backend")
+    (claimed,) = claim_events(state, backlog, ClaimPlan("claim"), "w1", 60)
+    assert isinstance(claimed.payload, ev.ReactionClaimed) and claimed.causation_id == "c2"
+    stale = Claim(event_id="old", worker="w0", at="2026-01-01T00:00:00Z", lease_s=30)
+    taken, alert = claim_events(state, backlog, ClaimPlan("take_over", stale), "w1", 60)
+    assert isinstance(taken.payload, ev.ReactionClaimed) and taken.payload.takeover_of == "old"
+    assert isinstance(alert.payload, ev.MonitorAlert) and alert.causation_id == "old"
+    assert alert.actor == "monitor.backend" and "w0" in alert.payload.message
