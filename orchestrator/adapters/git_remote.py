@@ -57,17 +57,23 @@ def fetch(runner: GitRunner, remote: str, branch: str) -> str | None:
 
 def push(runner: GitRunner, remote: str, branch: str) -> PushOutcome:
     """Push HEAD to the remote's branch, never forced: accepted, a lost race, or GitError."""
-    proc = runner.run_status(["push", "--porcelain", "--quiet", remote,
-                              f"HEAD:refs/heads/{branch}"])
+    return _push(runner, remote, f"HEAD:refs/heads/{branch}", branch,
+                 "nothing is lost, the commits wait in this clone")
+
+
+def _push(runner: GitRunner, remote: str, refspec: str, branch: str, kept: str) -> PushOutcome:
+    """One push, never forced: accepted, a lost race (to fetch and retry), or GitError for a
+    refusal no retry fixes (a hook, a permission, a protected branch, no remote); `kept`
+    says where the work waits meanwhile."""
+    proc = runner.run_status(["push", "--porcelain", "--quiet", remote, refspec])
     out = (proc.stdout + proc.stderr).decode("utf-8", "replace")
     if proc.returncode == 0:
         return PushOutcome(True)
     lowered = out.lower()
     if any(m in lowered for m in _RACE_MARKERS) and "hook declined" not in lowered:
         return PushOutcome(False, _reason(out))
-    # A hook, a permission, a protected branch, an unreachable remote: no retry fixes it.
-    raise GitError(f"'{remote}' did not take the push of {branch}: {_reason(out)}; nothing "
-                   "is lost, the commits wait in this clone: fix that and run orch again")
+    raise GitError(f"'{remote}' did not take the push of {branch}: {_reason(out)}; {kept}: "
+                   "fix that and run orch again")
 
 
 def announce(runner: GitRunner, remote: str, worker: str, env: dict[str, str]) -> bool:
@@ -111,16 +117,8 @@ def peers(runner: GitRunner, since_unix: int) -> set[str]:
 def push_branch(runner: GitRunner, remote: str, branch: str) -> PushOutcome:
     """Push a local branch (not the checked-out one) to the remote's branch of that name,
     never forced: a task branch for its pull request."""
-    proc = runner.run_status(["push", "--porcelain", "--quiet", remote,
-                              f"refs/heads/{branch}:refs/heads/{branch}"])
-    out = (proc.stdout + proc.stderr).decode("utf-8", "replace")
-    if proc.returncode == 0:
-        return PushOutcome(True)
-    lowered = out.lower()
-    if any(m in lowered for m in _RACE_MARKERS) and "hook declined" not in lowered:
-        return PushOutcome(False, _reason(out))
-    raise GitError(f"'{remote}' did not take the push of {branch}: {_reason(out)}; the "
-                   "branch stays in this clone: fix that and run orch again")
+    return _push(runner, remote, f"refs/heads/{branch}:refs/heads/{branch}", branch,
+                 "the branch stays in this clone")
 
 
 def _reason(out: str) -> str:
