@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.conftest import run_orch
+from tests.support.remotes import clone_all, git, seeded_remote
 
 WORKERS = int(os.environ.get("ORCH_CHAOS_WORKERS", "4"))
 PROJECTS = int(os.environ.get("ORCH_CHAOS_PROJECTS", "2"))
@@ -61,12 +62,6 @@ def spec(rng: random.Random, n: int) -> str:
     return "\n".join(lines)
 
 
-def git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    assert proc.returncode == 0, f"git {' '.join(args)} in {cwd.name}: {proc.stderr}"
-    return proc.stdout
-
-
 def start(clone: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "orchestrator", "dispatch", "--until-idle"],
                             cwd=clone, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -81,20 +76,10 @@ def remote_statuses(observer: Path) -> dict[str, str]:
 
 def test_workers_killed_at_random_lose_nothing_and_do_nothing_twice(tmp_path: Path) -> None:
     rng = random.Random()
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
-    seed = tmp_path / "seed"
-    git(tmp_path, "clone", "-q", str(remote), str(seed))
-    run_orch(seed, "init")
-    for n in range(PROJECTS):
-        (seed / "specs" / f"keeper-{n}.md").write_text(spec(rng, n))
-    (seed / ".orchestrator" / "config.yaml").write_text(CONFIG.format(seed=rng.randint(1, 999)))
-    git(seed, "add", "-A")
-    git(seed, "commit", "-qm", "specs")
-    git(seed, "push", "-q", "origin", "main")
-    clones = [tmp_path / f"w{i}" for i in range(WORKERS)]
-    for c in clones:
-        git(tmp_path, "clone", "-q", str(remote), str(c))
+    remote, seed = seeded_remote(tmp_path, {f"keeper-{n}.md": spec(rng, n)
+                                            for n in range(PROJECTS)},
+                                 CONFIG.format(seed=rng.randint(1, 999)))
+    clones = clone_all(tmp_path, remote, [f"w{i}" for i in range(WORKERS)])
 
     procs = [start(c) for c in clones]
     kills = 0

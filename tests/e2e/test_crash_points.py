@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.conftest import run_orch
+from tests.support.remotes import clone_all, git, seeded_remote
 
 SPEC = """\
 # Plant log for a greenhouse
@@ -45,11 +46,6 @@ CRASHES = ["after-model:2", "after-files:3", "after-ref:3", "after-commit:2",
            "during-push:1", "after-push:2"]
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout
-
-
 def dispatch(clone: Path, crash_at: str | None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "ORCH_CRASH_AT"}
     if crash_at:
@@ -61,18 +57,8 @@ def dispatch(clone: Path, crash_at: str | None) -> subprocess.CompletedProcess[s
 
 def test_a_crash_at_each_step_then_a_rerun_loses_nothing_and_does_nothing_twice(
         tmp_path: Path) -> None:
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
-    seed = tmp_path / "seed"
-    git(tmp_path, "clone", "-q", str(remote), str(seed))
-    run_orch(seed, "init")
-    (seed / "specs" / "plants.md").write_text(SPEC)
-    (seed / ".orchestrator" / "config.yaml").write_text(CONFIG)
-    git(seed, "add", "-A")
-    git(seed, "commit", "-qm", "a spec")
-    git(seed, "push", "-q", "origin", "main")
-    worker = tmp_path / "worker"
-    git(tmp_path, "clone", "-q", str(remote), str(worker))
+    remote, seed = seeded_remote(tmp_path, {"plants.md": SPEC}, CONFIG)
+    (worker,) = clone_all(tmp_path, remote, ["worker"])
 
     for crash_at in CRASHES:
         if crash_at.startswith("during-push"):

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.conftest import run_orch
+from tests.support.remotes import clone_all, git, seeded_remote
 
 WORKERS = 4
 CONFIG = """\
@@ -48,26 +49,11 @@ def unseen_spec(rng: random.Random) -> str:
     return "\n".join(lines)
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout
-
-
 def test_four_workers_in_four_clones_complete_an_unseen_spec_once(tmp_path: Path) -> None:
     rng = random.Random()
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
-    seed = tmp_path / "seed"
-    git(tmp_path, "clone", "-q", str(remote), str(seed))
-    run_orch(seed, "init")
-    (seed / "specs" / "unseen.md").write_text(unseen_spec(rng))
-    (seed / ".orchestrator" / "config.yaml").write_text(CONFIG.format(seed=rng.randint(1, 999)))
-    git(seed, "add", "-A")
-    git(seed, "commit", "-qm", "an unseen spec")
-    git(seed, "push", "-q", "origin", "main")
-    clones = [tmp_path / f"w{i}" for i in range(WORKERS)]
-    for c in clones:
-        git(tmp_path, "clone", "-q", str(remote), str(c))
+    remote, seed = seeded_remote(tmp_path, {"unseen.md": unseen_spec(rng)},
+                                 CONFIG.format(seed=rng.randint(1, 999)))
+    clones = clone_all(tmp_path, remote, [f"w{i}" for i in range(WORKERS)])
     procs = [subprocess.Popen([sys.executable, "-m", "orchestrator", "dispatch", "--until-idle",
                                "--max-seconds", "400", "--json"], cwd=c,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

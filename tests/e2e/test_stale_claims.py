@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from tests.conftest import run_orch
+from tests.support.remotes import git, seeded_remote
 
 SPEC = resources.files("orchestrator.examples").joinpath("task-tracker.md").read_text()
 LEASE_S = 2
@@ -25,11 +26,6 @@ llm:
 """
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout
-
-
 def _claims_on_remote(clone: Path) -> list[str]:
     git(clone, "fetch", "-q", "origin")
     return [p for p in git(clone, "ls-tree", "-r", "--name-only", "origin/main").splitlines()
@@ -38,16 +34,7 @@ def _claims_on_remote(clone: Path) -> list[str]:
 
 def test_a_killed_workers_claim_shows_stale_and_its_restarted_clone_resumes_it(
         tmp_path: Path) -> None:
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
-    seed = tmp_path / "seed"
-    git(tmp_path, "clone", "-q", str(remote), str(seed))
-    run_orch(seed, "init")
-    (seed / "specs" / "t.md").write_text(SPEC)
-    (seed / ".orchestrator" / "config.yaml").write_text(CONFIG)
-    git(seed, "add", "-A")
-    git(seed, "commit", "-qm", "a spec")
-    git(seed, "push", "-q", "origin", "main")
+    remote, seed = seeded_remote(tmp_path, {"t.md": SPEC}, CONFIG)
     a, b = tmp_path / "a", tmp_path / "b"
     for c in (a, b):
         git(tmp_path, "clone", "-q", str(remote), str(c))
