@@ -30,11 +30,13 @@ from orchestrator.adapters.git_read import FileChange, decode_path, parse_log, s
 from orchestrator.adapters.git_remote import (
     PushOutcome,
     announce,
+    delete_remote_branches,
     fetch,
     peers,
     push,
     push_branch,
     remote_sha,
+    remote_task_branches,
     retire,
 )
 from orchestrator.errors import ConcurrentUpdateError, GitError, NotARepositoryError
@@ -218,6 +220,10 @@ class GitRepo:
             raise GitError(f"unknown revision '{rev}'; check the name with 'git log --oneline'")
         return out
 
+    def has_commit(self, sha: str) -> bool:
+        """The commit is in this clone's object store."""
+        return self._runner.run_status(["cat-file", "-e", f"{sha}^{{commit}}"]).returncode == 0
+
     # -- committing --------------------------------------------------------------------------
 
     def commit_files(
@@ -349,9 +355,22 @@ class GitRepo:
     def remote_sha(self, remote: str) -> str | None:
         return remote_sha(self._runner, remote, self.branch())
 
-    def push(self, remote: str) -> PushOutcome:
-        """Push the branch, never forced: accepted, or a lost race to fetch and retry."""
-        return push(self._runner, remote, self.branch())
+    def push(self, remote: str, with_branches: Mapping[str, str] | None = None) -> PushOutcome:
+        """Push the branch, never forced: accepted, or a lost race to fetch and retry; with
+        task branches (name -> commit) in the same atomic push."""
+        return push(self._runner, remote, self.branch(), with_branches)
+
+    def remote_task_branches(self, remote: str) -> dict[str, str]:
+        """The remote's task branches (orch/...) as last fetched: name -> sha."""
+        return remote_task_branches(self._runner, remote)
+
+    def delete_remote_branches(self, remote: str, branches: Mapping[str, str]) -> int:
+        """Delete these branches on the remote, each only while it is at the sha given."""
+        return delete_remote_branches(self._runner, remote, branches)
+
+    def parents(self, commit: str) -> list[str]:
+        out = self._runner.run(["rev-parse", f"{commit}^@"])
+        return out.decode().split()
 
     def announce(self, remote: str, worker: str) -> bool:
         """Tell the other workers on `remote` that `worker` is dispatching (a heartbeat on

@@ -135,6 +135,23 @@ class Branches:
             return current
         return start
 
+    def follow(self, name: str, target: str) -> str:
+        """The branch, brought to target (where the log says the task's last attempt left
+        it, maybe in another clone): cut there when absent, moved forward when it is behind,
+        kept when it is ahead (this clone's own unpushed commits on it). A branch with
+        commits target does not hold is kept under refs/orch/abandoned/ first, never lost."""
+        current = self.head(name)
+        if current is None or current == target:
+            return self.cut(name, target)
+        if self._repo.is_ancestor(target, current):
+            return current
+        if not self._repo.is_ancestor(current, target):
+            self.park(name)
+            return self.cut(name, target)
+        self._runner.run(["update-ref", "-m", f"branch: forward to {target[:12]}",
+                          branch_ref(name), target, current])
+        return target
+
     def commit(self, name: str, files: Mapping[str, bytes | None], message: str, *,
                start: str, reconcile_with: str | None = None,
                resolves: Sequence[str] = ()) -> str:

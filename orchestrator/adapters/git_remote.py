@@ -7,6 +7,7 @@ are told apart from the ones no retry can fix (a hook, a permission, a protected
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from orchestrator.adapters.git_cmd import GitRunner, first_line
@@ -39,13 +40,20 @@ PEERS_REF = "refs/orch/peers"
 """In a clone: the workers' refs as last fetched (the remote's refs/orch/workers/*)."""
 
 
+TASK_BRANCHES = "orch"
+"""The folder of task branches (orch/<project>/<task>), fetched with the main branch: a
+task's rework or review may be done in another clone than its first attempt."""
+
+
 def fetch(runner: GitRunner, remote: str, branch: str) -> str | None:
-    """Bring the remote's branch into refs/remotes/<remote>/<branch>, and the workers'
-    heartbeats into refs/orch/peers/ (same command, so no extra round trip); return the
-    branch's sha."""
-    proc = runner.run_status(["fetch", "--quiet", "--no-tags", "--prune", remote,
-                              f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}",
-                              f"+{WORKERS_REF}/*:{PEERS_REF}/*"])
+    """Bring the remote's branch into refs/remotes/<remote>/<branch>, its task branches
+    under refs/remotes/<remote>/orch/, and the workers' heartbeats into refs/orch/peers/
+    (same command, so no extra round trip); return the branch's sha."""
+    proc = runner.run_status([
+        "fetch", "--quiet", "--no-tags", "--prune", remote,
+        f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}",
+        f"+refs/heads/{TASK_BRANCHES}/*:refs/remotes/{remote}/{TASK_BRANCHES}/*",
+        f"+{WORKERS_REF}/*:{PEERS_REF}/*"])
     if proc.returncode != 0:
         message = proc.stderr.decode("utf-8", "replace")
         if "couldn't find remote ref" in message:
@@ -55,20 +63,31 @@ def fetch(runner: GitRunner, remote: str, branch: str) -> str | None:
     return remote_sha(runner, remote, branch)
 
 
-def push(runner: GitRunner, remote: str, branch: str) -> PushOutcome:
-    """Push HEAD to the remote's branch, never forced: accepted, a lost race, or GitError."""
-    return _push(runner, remote, f"HEAD:refs/heads/{branch}", branch,
+def push(runner: GitRunner, remote: str, branch: str,
+         with_branches: Mapping[str, str] | None = None) -> PushOutcome:
+    """Push HEAD to the remote's branch, never forced: accepted, a lost race, or GitError.
+    `with_branches` (task branch -> commit) go in the same push, atomically: the events that
+    name a task branch's commit are never on the remote without that commit."""
+    refspecs = [f"HEAD:refs/heads/{branch}",
+                *(f"{sha}:refs/heads/{name}" for name, sha in sorted((with_branches or {}).items()))]
+    return _push(runner, remote, refspecs, branch,
                  "nothing is lost, the commits wait in this clone")
 
 
-def _push(runner: GitRunner, remote: str, refspec: str, branch: str, kept: str) -> PushOutcome:
+def _push(runner: GitRunner, remote: str, refspecs: list[str], branch: str,
+          kept: str) -> PushOutcome:
     """One push, never forced: accepted, a lost race (to fetch and retry), or GitError for a
     refusal no retry fixes (a hook, a permission, a protected branch, no remote); `kept`
-    says where the work waits meanwhile."""
-    proc = runner.run_status(["push", "--porcelain", "--quiet", remote, refspec])
+    says where the work waits meanwhile. Several refs are pushed all or none (--atomic)."""
+    atomic = ["--atomic"] if len(refspecs) > 1 else []
+    proc = runner.run_status(["push", "--porcelain", "--quiet", *atomic, remote, *refspecs])
     out = (proc.stdout + proc.stderr).decode("utf-8", "replace")
     if proc.returncode == 0:
         return PushOutcome(True)
+    if atomic and "does not support --atomic" in out:
+        raise GitError(f"'{remote}' cannot take a push of several refs at once (--atomic), "
+                       f"which task branches need; {kept}: use a remote that supports atomic "
+                       "pushes (GitHub and git itself do)")
     lowered = out.lower()
     if any(m in lowered for m in _RACE_MARKERS) and "hook declined" not in lowered:
         return PushOutcome(False, _reason(out))
@@ -117,8 +136,32 @@ def peers(runner: GitRunner, since_unix: int) -> set[str]:
 def push_branch(runner: GitRunner, remote: str, branch: str) -> PushOutcome:
     """Push a local branch (not the checked-out one) to the remote's branch of that name,
     never forced: a task branch for its pull request."""
-    return _push(runner, remote, f"refs/heads/{branch}:refs/heads/{branch}", branch,
+    return _push(runner, remote, [f"refs/heads/{branch}:refs/heads/{branch}"], branch,
                  "the branch stays in this clone")
+
+
+def remote_task_branches(runner: GitRunner, remote: str) -> dict[str, str]:
+    """The remote's task branches as last fetched: name (orch/...) -> sha."""
+    prefix = f"refs/remotes/{remote}/"
+    out = runner.run(["for-each-ref", "--format=%(refname) %(objectname)",
+                      f"{prefix}{TASK_BRANCHES}/"])
+    found = {}
+    for line in out.decode("utf-8", "replace").splitlines():
+        ref, _, sha = line.partition(" ")
+        found[ref.removeprefix(prefix)] = sha
+    return found
+
+
+def delete_remote_branches(runner: GitRunner, remote: str, branches: Mapping[str, str]) -> int:
+    """Delete the remote's branches, each only if it is still at the commit given (a
+    compare-and-swap: a branch someone pushed to meanwhile stays). Returns how many went."""
+    if not branches:
+        return 0
+    leases = [f"--force-with-lease=refs/heads/{name}:{sha}" for name, sha in branches.items()]
+    proc = runner.run_status(["push", "--porcelain", "--quiet", *leases, remote,
+                              *(f":refs/heads/{name}" for name in branches)])
+    out = proc.stdout.decode("utf-8", "replace")
+    return sum(1 for line in out.splitlines() if line.startswith("-\t"))
 
 
 def _reason(out: str) -> str:

@@ -102,9 +102,6 @@ def dispatch(ws: Workspace, *, until_idle: bool = False, max_seconds: float | No
                 return True
 
             engine.publish = share
-            # Workers share the main branch only: a task branch (and a merge commit, which
-            # the push retry would replay as a plain commit) is not shared yet.
-            engine.branches.enabled = False
             timer = None
             if deadline is not None:  # --max-seconds stops in-flight work like a signal
                 timer = threading.Timer(max(0.0, deadline - time.monotonic()), engine.stop.set)

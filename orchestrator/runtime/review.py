@@ -132,7 +132,9 @@ def merge_task(ws: Workspace, state: ProjectState, t: Task, actor: str, causatio
                first: list[NewEvent] | None = None) -> Decision:
     """Merge the task's branch into the checked-out branch with `task.merged` (after the
     events of `first`) in the merge commit; or, when it conflicts, `merge.conflicted`."""
-    head = ws.repo.branches.head(t.branch) or t.head
+    # The commit the log names is the one QA (or the person) reviewed: a clone's own branch
+    # may be elsewhere (behind, when another clone did the last attempt).
+    head = t.head or ws.repo.branches.head(t.branch)
     if not head:
         raise UsageError(f"task {t.id} has no branch {t.branch} to merge")
     before = list(first or [])
@@ -160,7 +162,9 @@ def merge_task(ws: Workspace, state: ProjectState, t: Task, actor: str, causatio
 def request_review(ws: Workspace, state: ProjectState, t: Task, actor: str,
                    causation: str) -> list[NewEvent]:
     """The task's branch put up for a person: what it changes against the main branch."""
-    head = ws.repo.branches.head(t.branch) or t.head
+    # The commit the log names is the one QA (or the person) reviewed: a clone's own branch
+    # may be elsewhere (behind, when another clone did the last attempt).
+    head = t.head or ws.repo.branches.head(t.branch)
     main = ws.repo.head() or ""
     stat = ws.repo.branches.stat(main, head) if head and main else None
     return [_new(state, actor, causation, rv.ReviewRequested(

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from orchestrator.adapters.crash_points import crash_point
 from orchestrator.adapters.eventfiles import EVENTS_DIR, FILE_NAME_RE, FileRef
 from orchestrator.adapters.eventparse import event_path, parse_event, serialize
-from orchestrator.core.events import Event
+from orchestrator.adapters.git_remote import TASK_BRANCHES
+from orchestrator.core.events import Event, TaskCompleted
 from orchestrator.core.fold import apply_event
+from orchestrator.core.review_events import TaskMerged
 from orchestrator.errors import PushContendedError
 from orchestrator.runtime.log import commit_message
 from orchestrator.runtime.workspace import Workspace
@@ -48,15 +50,17 @@ def publish(ws: Workspace, remote: str, *, attempts: int = 12, base_delay_s: flo
         rebase(ws, remote, report, resume)
     for attempt in range(attempts):
         head = ws.repo.head()
-        if head is None or head == ws.repo.remote_sha(remote):
+        upstream = ws.repo.remote_sha(remote)
+        if head is None or head == upstream:
             return report
         crash_point("after-commit")
-        outcome = ws.repo.push(remote)
+        outcome = ws.repo.push(remote, _task_heads(ws, upstream, head))
         report.pushes += 1
         if outcome.accepted:
             crash_point("after-push")
             ws.repo.fetch(remote)  # cheap: records where the remote is now
             report.pushed = True
+            _delete_merged_branches(ws, remote)
             return report
         report.rejections += 1
         rebase(ws, remote, report, head)
@@ -83,6 +87,60 @@ def sync(ws: Workspace, remote: str) -> SyncReport:
     return report
 
 
+def _task_heads(ws: Workspace, upstream: str | None, head: str) -> dict[str, str]:
+    """The task branches to push with the main branch: the commit each unpushed
+    `task.completed` names, unless the main branch already holds it (merged in the same
+    push). Only those: a branch commit whose event was dropped (the claim lost) stays here."""
+    if upstream is None:  # the first push to an empty remote: every task branch goes
+        return {name: sha for name, sha in ws.repo.branches.names(TASK_BRANCHES).items()
+                if not ws.repo.is_ancestor(sha, head)}
+    base = ws.repo.merge_base(upstream, head)
+    changed = ws.repo.changed_files(base, head) if base else {}
+    heads: dict[str, str] = {}
+    for e in sorted(_split(changed)[0], key=lambda x: (x.seq, x.id)):
+        if isinstance(e.payload, TaskCompleted) and e.payload.branch and e.payload.head:
+            heads[e.payload.branch] = e.payload.head
+    return {name: sha for name, sha in heads.items() if not ws.repo.is_ancestor(sha, head)}
+
+
+def _delete_merged_branches(ws: Workspace, remote: str) -> None:
+    """Task branches the remote's main branch holds whole are done with: deleted there too
+    (each only while it is where it was seen, so nothing pushed to it meanwhile is lost)."""
+    upstream = ws.repo.remote_sha(remote)
+    if upstream is None:
+        return
+    merged = {name: sha for name, sha in ws.repo.remote_task_branches(remote).items()
+              if ws.repo.is_ancestor(sha, upstream)}
+    if merged:
+        ws.repo.delete_remote_branches(remote, merged)
+
+
+@dataclass
+class _Part:
+    """Unpushed work of orch's, in order: plain changes (squashed together), or a merge of
+    a task's branch (replayed as a merge, never flattened into a plain commit)."""
+
+    changes: dict[str, bytes | None]
+    merged: str | None = None
+
+
+def _parts(ws: Workspace, commits: list[tuple[str, str]]) -> list[_Part]:
+    parts: list[_Part] = []
+    for sha, message in commits:
+        if not is_orch_commit(message):
+            continue
+        parents = ws.repo.parents(sha)
+        changes = ws.repo.changed_files(parents[0], sha) if parents else \
+            ws.repo.changed_files(None, sha)
+        if len(parents) > 1:
+            parts.append(_Part(changes, merged=parents[1]))
+        elif parts and parts[-1].merged is None:
+            parts[-1].changes.update(changes)
+        else:
+            parts.append(_Part(dict(changes)))
+    return parts
+
+
 def rebase(ws: Workspace, remote: str, report: SyncReport, head: str) -> None:
     upstream = ws.repo.fetch(remote)
     if upstream is None or ws.repo.is_ancestor(upstream, head):
@@ -92,6 +150,10 @@ def rebase(ws: Workspace, remote: str, report: SyncReport, head: str) -> None:
     base = ws.repo.merge_base(upstream, head)
     commits = ws.repo.commits_between(base, head)
     people = [sha for sha, message in commits if not is_orch_commit(message)]
+    parts = _parts(ws, commits)
+    if any(p.merged for p in parts):
+        _rebase_with_merges(ws, report, upstream, head, people, parts)
+        return
     if people:
         # A person's commits are replayed as theirs; only orch's own changes are renumbered
         # and recommitted, so nobody's work is ever folded into an orch commit.
@@ -113,6 +175,46 @@ def rebase(ws: Workspace, remote: str, report: SyncReport, head: str) -> None:
     if kept or any(b is not None for b in blobs.values()):
         message = commit_message(kept) if kept else "orch: work moved onto the fetched branch\n"
         ws.repo.commit_files(blobs, message)
+    ws.repo.clear_unpushed()
+    _forget(ws)
+    report.kept += len(kept)
+
+
+def _rebase_with_merges(ws: Workspace, report: SyncReport, upstream: str, head: str,
+                        people: list[str], parts: list[_Part]) -> None:
+    """The unpushed work moved on top of what came in, part by part: a merge of a task's
+    branch is made again on the fetched branch. One that would now conflict (another
+    task's merge came in) is dropped with its events, so the merge reaction runs again and
+    finds the conflict: the task goes back to its Dev, nothing is resolved by taking a side."""
+    split = [_split(p.changes) for p in parts]
+    void: dict[str, str] = {}
+    for part, (events, _) in zip(parts, split, strict=True):
+        if part.merged is not None:
+            conflicts = ws.repo.branches.plan_merge(upstream, part.merged).conflicts
+            if conflicts:
+                for e in events:
+                    void[e.id] = f"its merge conflicts with what came in ({', '.join(conflicts)})"
+    ws.repo.move_onto(upstream, head)
+    crash_point("during-push")
+    for sha in people:
+        ws.repo.replay(sha)
+    _forget(ws)
+    kept, dropped_files = _renumber(ws, [e for events, _ in split for e in events], report,
+                                    void)
+    kept_ids = {e.id: e for e in kept}
+    for part, (events, files) in zip(parts, split, strict=True):
+        mine = [kept_ids[e.id] for e in events if e.id in kept_ids]
+        blobs: dict[str, bytes | None] = {event_path(e): serialize(e) for e in mine}
+        merged = part.merged is not None and any(
+            isinstance(e.payload, TaskMerged) for e in mine)
+        if part.merged is not None and merged:
+            ws.repo.branches.merge_into_current(part.merged, blobs, commit_message(mine))
+            continue
+        if part.merged is None:  # a void merge's files came from its branch: not carried
+            blobs.update({p: b for p, b in files.items() if p not in dropped_files})
+        if mine or any(b is not None for b in blobs.values()):
+            message = commit_message(mine) if mine else "orch: work moved onto the fetched branch\n"
+            ws.repo.commit_files(blobs, message)
     ws.repo.clear_unpushed()
     _forget(ws)
     report.kept += len(kept)
@@ -144,8 +246,10 @@ def _split(changed: dict[str, bytes | None]) -> tuple[list[Event], dict[str, byt
     return events, files
 
 
-def _renumber(ws: Workspace, events: list[Event], report: SyncReport
-              ) -> tuple[list[Event], set[str]]:
+def _renumber(ws: Workspace, events: list[Event], report: SyncReport,
+              void: dict[str, str] | None = None) -> tuple[list[Event], set[str]]:
+    """The unpushed events that still stand on the fetched log, renumbered above it (and
+    the files only the dropped ones linked); `void` are dropped whatever the fold says."""
     by_project: dict[str, list[Event]] = {}
     for e in events:
         by_project.setdefault(e.project, []).append(e)
@@ -160,7 +264,9 @@ def _renumber(ws: Workspace, events: list[Event], report: SyncReport
             if e.id in present:
                 continue  # pushed before a crash: it is there already
             moved = e.model_copy(update={"seq": seq + 1})
-            if e.causation_id in dropped_ids:
+            if void and e.id in void:
+                reason = void[e.id]
+            elif e.causation_id in dropped_ids:
                 reason = f"it answers {e.causation_id}, which was dropped"
             elif apply_event(state, moved):
                 kept.append(moved)

@@ -20,16 +20,19 @@ class TaskBranches:
         self.ws = ws
         self.read_main = read_main
         self._ended: dict[str, int] = {}
-        self.enabled = True
-        """Off where branches cannot be shared yet (`orch dispatch` pushes the main branch
-        only): the Dev's files are then committed on the main branch, as before branches."""
 
     def cut(self, project: str, task: Task) -> None:
-        """Cut the task's branch from the main branch as it is now (kept if it exists: a
-        rework adds commits to the same branch)."""
+        """Cut the task's branch from the main branch as it is now; a rework adds commits to
+        the same branch, from where the log says the last attempt left it (that attempt may
+        have been another clone's)."""
         main = self.ws.repo.head()
-        if self.enabled and main is not None:
-            self.ws.repo.branches.cut(review.task_branch(project, task.id), main)
+        if main is None:
+            return
+        name = review.task_branch(project, task.id)
+        if task.head and self.ws.repo.has_commit(task.head):
+            self.ws.repo.branches.follow(name, task.head)
+        else:
+            self.ws.repo.branches.cut(name, main)
 
     def retire(self, project: str, state: ProjectState) -> None:
         """Branches of tasks that are done and not waiting to be merged stop being branches:
@@ -59,7 +62,7 @@ class TaskBranches:
         done = next((i for i, e in enumerate(events)
                      if isinstance(e.payload, ev.TaskCompleted)), None)
         main = self.ws.repo.head()
-        if not self.enabled or done is None or main is None:
+        if done is None or main is None:
             return events, dict(files)
         completed = events[done].payload
         assert isinstance(completed, ev.TaskCompleted)
