@@ -7,22 +7,44 @@ import signal
 import subprocess
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 from tests.conftest import run_orch
 
-SPEC = resources.files("orchestrator.examples").joinpath("task-tracker.md").read_text()
+# What these tests are about is watch waking up, not the team: a two-requirement spec with
+# no code checks keeps each run short.
+SMALL_SPEC = """\
+# Bell ringer
+
+## Functional requirements
+
+- FR-1: The service lets a warden schedule a bell with its hour.
+- FR-2: The service lists the bells of a day in order.
+"""
+QUICK = """\
+max_decomposition_depth: 0
+qa:
+  languages:
+    python: null
+    javascript: null
+"""
+
+
+def _quick_repo(root: Path) -> None:
+    run_orch(root, "init")
+    (root / ".orchestrator" / "config.yaml").write_text(QUICK)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-qm", "quick config"], cwd=root, check=True)
 
 
 def test_watch_picks_up_a_spec_committed_while_it_runs(tmp_path: Path) -> None:
-    run_orch(tmp_path, "init")
+    _quick_repo(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--poll", "60"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, stdin=subprocess.DEVNULL)
     try:
         time.sleep(1.5)
-        (tmp_path / "specs" / "tracker.md").write_text(SPEC)
+        (tmp_path / "specs" / "tracker.md").write_text(SMALL_SPEC)
         subprocess.run(["git", "add", "specs"], cwd=tmp_path, check=True)
         subprocess.run(["git", "commit", "-qm", "a spec"], cwd=tmp_path, check=True)
         deadline = time.monotonic() + 60
@@ -44,14 +66,14 @@ def test_watch_wakes_on_a_commit_that_writes_nothing_it_watches(tmp_path: Path) 
     committed, and the commit itself writes only under .git/. Here the spec is committed
     with plumbing and never written to the tree, so only a moved HEAD can wake watch (the
     poll is a minute away): the project must still start and complete."""
-    run_orch(tmp_path, "init")
+    _quick_repo(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--poll", "60"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, stdin=subprocess.DEVNULL)
     try:
         time.sleep(1.5)
         blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=tmp_path,
-                              input=SPEC, capture_output=True, text=True,
+                              input=SMALL_SPEC, capture_output=True, text=True,
                               check=True).stdout.strip()
         subprocess.run(["git", "update-index", "--add", "--cacheinfo",
                         f"100644,{blob},specs/tracker.md"], cwd=tmp_path, check=True)
@@ -68,23 +90,6 @@ def test_watch_wakes_on_a_commit_that_writes_nothing_it_watches(tmp_path: Path) 
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert "Traceback" not in err, err
-
-
-SMALL_SPEC = """\
-# Bell ringer
-
-## Functional requirements
-
-- FR-1: The service lets a warden schedule a bell with its hour.
-- FR-2: The service lists the bells of a day in order.
-"""
-QUICK = """\
-max_decomposition_depth: 0
-qa:
-  languages:
-    python: null
-    javascript: null
-"""
 
 
 def test_watch_in_a_clone_sweeps_when_someone_pushes_a_spec_to_the_remote(
