@@ -102,6 +102,7 @@ def dispatch(ws: Workspace, *, until_idle: bool = False, max_seconds: float | No
                 return True
 
             engine.publish = share
+            engine.branches.base = lambda: ws.repo.remote_sha(remote) or ws.repo.head()
             timer = None
             if deadline is not None:  # --max-seconds stops in-flight work like a signal
                 timer = threading.Timer(max(0.0, deadline - time.monotonic()), engine.stop.set)

@@ -20,12 +20,17 @@ class TaskBranches:
         self.ws = ws
         self.read_main = read_main
         self._ended: dict[str, int] = {}
+        self.base: Callable[[], str | None] = ws.repo.head
+        """Where branches are cut from: the main branch here; with many workers, the main
+        branch as the remote has it (`orch dispatch`). A branch must never hold a commit
+        that is not published yet: its events are renumbered when a push loses a race,
+        and a merge of the branch would bring their old files back beside the new ones."""
 
     def cut(self, project: str, task: Task) -> None:
         """Cut the task's branch from the main branch as it is now; a rework adds commits to
         the same branch, from where the log says the last attempt left it (that attempt may
         have been another clone's)."""
-        main = self.ws.repo.head()
+        main = self.base()
         if main is None:
             return
         name = review.task_branch(project, task.id)
@@ -61,7 +66,7 @@ class TaskBranches:
         branch and its new commit, and only the rest (transcripts) goes with the events."""
         done = next((i for i, e in enumerate(events)
                      if isinstance(e.payload, ev.TaskCompleted)), None)
-        main = self.ws.repo.head()
+        main = self.base()
         if done is None or main is None:
             return events, dict(files)
         completed = events[done].payload

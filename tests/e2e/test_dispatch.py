@@ -84,3 +84,13 @@ def test_four_workers_in_four_clones_complete_an_unseen_spec_once(tmp_path: Path
     claims = Counter((e["actor"], e["causation_id"]) for e in events
                      if e["type"] in ("reaction.claimed", "task.started"))
     assert claims and max(claims.values()) == 1
+
+    # A branch per task, through the remote: each task merged is a merge commit of the
+    # main branch whose second parent is the commit its task.merged names, the work's
+    # commits are on the branches only, and no task branch is left on the remote.
+    merged = {e["payload"]["head"] for e in events if e["type"] == "task.merged"}
+    assert merged
+    first_parent = git(remote, "log", "--first-parent", "--format=%H %P", "main").splitlines()
+    second_parents = {line.split()[2] for line in first_parent if len(line.split()) == 3}
+    assert merged <= second_parents
+    assert git(remote, "for-each-ref", "refs/heads/orch/") == ""

@@ -6,6 +6,7 @@ log is exactly what a run leaves."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from orchestrator.core import events as ev
@@ -24,9 +25,11 @@ def git(root: Path, *args: str) -> str:
                           check=True).stdout.strip()
 
 
-def build_in_review(root: Path, tasks: list[str], cap: int = 10) -> Workspace:
+def build_in_review(root: Path, tasks: list[str], cap: int = 10,
+                    files: Mapping[str, Mapping[str, bytes]] | None = None) -> Workspace:
     """A project whose tasks passed QA under review: human: each one's files on its branch
-    orch/shop/<task>, QA's report on main, review.requested in the log."""
+    orch/shop/<task> (`files` of the task, or project/shop/backend/<task>.py), QA's report
+    on main, review.requested in the log."""
     origin = root.parent / "origin.git"
     git(root.parent, "init", "-q", "--bare", "-b", "main", str(origin))
     ws, _ = Workspace.init(root)
@@ -53,11 +56,11 @@ def build_in_review(root: Path, tasks: list[str], cap: int = 10) -> Workspace:
                                     brief=brief, requirements=["FR-1"]),
             actor="pm.backend", causation_id=planned.id)])[0]
         branch = f"orch/shop/{task}"
-        head = ws.repo.branches.commit(branch, {f"project/shop/backend/{task}.py": b"x = 1\n"},
-                                       f"dev: {task}\n", start=main)
+        work = dict((files or {}).get(task) or {f"project/shop/backend/{task}.py": b"x = 1\n"})
+        head = ws.repo.branches.commit(branch, work, f"dev: {task}\n", start=main)
         done = append("shop", [ev.NewEvent(
             payload=ev.TaskCompleted(task_id=task, branch=branch, head=head,
-                                     artifacts=[f"project/shop/backend/{task}.py"]),
+                                     artifacts=sorted(work)),
             actor="dev.backend", causation_id=assigned.id)])[0]
         report = f"project/shop/backend/qa/{task}-attempt1.md"
         qa = append("shop", [ev.NewEvent(
