@@ -190,19 +190,31 @@ def run(spec: str | None, replay: bool, dry_run: bool, as_json: bool) -> None:
 @click.option("--author", type=(click.Choice(["accept", "request-changes"]), str),
               default=None, metavar="COMMAND PROJECT",
               help="What the spec's author asked this run for (its event may come in the bundle).")
+@click.option("--push", is_flag=True,
+              help="Fetch first, then push the result with its task branches (never forced; "
+                   "a lost race is fetched, rebased and retried).")
 def apply_cmd(directories: tuple[str, ...], as_json: bool,
-              author: tuple[str, str] | None) -> None:
+              author: tuple[str, str] | None, push: bool) -> None:
     """Check plans' bundles, in order, against the current log, then commit them (or nothing):
     what another worker did or claimed since a plan began is dropped with a notice."""
     from orchestrator.adapters.config_file import load_config
     from orchestrator.adapters.output import print_json
     from orchestrator.runtime.bundle_apply import apply_bundles
+    from orchestrator.runtime.sync import publish, sync
 
     ws = _workspace()
     ws.repo.preflight()
+    remote = ws.repo.remote() if push else None
+    if push and remote is None:
+        raise UsageError(f"{ws.root} has no remote to push to; drop --push, or add one")
+    if remote is not None:
+        sync(ws, remote)  # the log as the remote has it, and the task branches with it
     done = apply_bundles(ws, [Path(d) for d in directories], load_config(ws.root), author)
+    pushed = publish(ws, remote) if remote is not None else None
+    if pushed is not None:
+        done.dropped += pushed.dropped
     if as_json:
-        print_json(done.as_dict())
+        print_json({**done.as_dict(), "pushed": bool(pushed and pushed.pushed)})
         return
     for line in done.dropped:
         click.echo(f"Dropped (done or claimed elsewhere since the plan): {line}")

@@ -3,8 +3,11 @@ checks of its form (paths, sizes, counts, event files) that `orch apply` makes b
 checks the events against the log (runtime/bundle_apply.py).
 
 A bundle is a folder: `bundle.json` (format, the commits it was planned between, the
-worker whose claims it carries, and the list of paths) and `tree/<path>` with each file's
-bytes. Event files keep their names from the plan.
+worker whose claims it carries, the list of paths, and the paths of each task branch's
+commit) and `tree/<path>` with each file's bytes. Event files keep their names from the
+plan. A task branch travels as files, never as git objects: `heads/<commit>/<path>` are the
+artifacts of the commit a `task.completed` names, which `orch apply` commits again on the
+task's branch (so nothing of a plan job's own making reaches git but checked files).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 from orchestrator.adapters.eventfiles import EVENTS_DIR, ref_from_path
 from orchestrator.adapters.eventparse import parse_event
 from orchestrator.adapters.git_commit import check_path
-from orchestrator.core.events import Event
+from orchestrator.core.events import Event, TaskCompleted
 from orchestrator.core.paths import MAX_ARTIFACT_BYTES, PathRefused, confine
 from orchestrator.errors import GitError, UsageError
 from orchestrator.runtime.artifacts import TRANSCRIPTS_DIR
@@ -61,11 +64,47 @@ def export_bundle(ws: Workspace, base: str | None, out: Path, worker: str = "",
         target = tree / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(changes[path] or b"")
+    heads = _branch_heads(ws, {p: changes[p] for p in paths})
+    for sha, files in heads.items():
+        for path, data in files.items():
+            target = out / "heads" / sha / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
     manifest = {"format": FORMAT, "base": base, "head": head, "worker": worker,
-                "paths": paths, "left_out": len(left)}
+                "paths": paths, "left_out": len(left),
+                "heads": {sha: sorted(files) for sha, files in heads.items()}}
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def events_of(changes: dict[str, bytes | None]) -> list[tuple[str, Event]]:
+    """(path, event) of the event files among changed files (others, and broken ones, are
+    not events)."""
+    found = []
+    for path, data in changes.items():
+        if data is None or not path.startswith(f"{EVENTS_DIR}/"):
+            continue
+        ref = ref_from_path(path)
+        parsed = parse_event(ref, data) if hasattr(ref, "rel_path") else None  # type: ignore[arg-type]
+        if isinstance(parsed, tuple):
+            found.append((path, parsed[0]))
+    return found
+
+
+def _branch_heads(ws: Workspace, changes: dict[str, bytes | None]) -> dict[str, dict[str, bytes]]:
+    """The artifacts of each task branch commit a bundled `task.completed` names: commit ->
+    path -> bytes, read from the commit (the plan clone has it; no one else does)."""
+    heads: dict[str, dict[str, bytes]] = {}
+    for _, e in events_of(changes):
+        p = e.payload
+        if not isinstance(p, TaskCompleted) or not p.branch or not p.head:
+            continue
+        wanted = set(p.artifacts)
+        files = {path: data for path, data in ws.repo.read_tree_files(p.head, f"project/{e.project}")
+                 if path in wanted}
+        heads[p.head] = files
+    return heads
 
 
 def _bundled(path: str) -> bool:
@@ -82,6 +121,8 @@ class Bundle:
     worker: str = ""
     events: dict[str, list[Event]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    heads: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    """The artifacts of each task branch commit its `task.completed` events name."""
 
 
 def project_of(path: str) -> str:
@@ -145,7 +186,49 @@ def read_bundle(src: Path) -> Bundle:
         else:
             _check_artifact(path)
             checked.files[path] = data
+    _read_heads(src, manifest.get("heads", {}), checked, total)
     return checked
+
+
+def _read_heads(src: Path, heads: object, checked: Bundle, total: int) -> int:
+    """Each task branch commit's files, under the rules of any file of the bundle, and only
+    for a commit a `task.completed` of the bundle names, in that task's project."""
+    if not isinstance(heads, dict):
+        raise BundleRefused(f"{MANIFEST}: 'heads' is not a map of commit ids to paths")
+    named = {e.payload.head: e.project for events in checked.events.values() for e in events
+             if isinstance(e.payload, TaskCompleted) and e.payload.head}
+    root = (src / "heads").resolve()
+    for sha, paths in heads.items():
+        if not (isinstance(sha, str) and _SHA_RE.match(sha)) or not isinstance(paths, list):
+            raise BundleRefused(f"{MANIFEST}: 'heads' is not a map of commit ids to paths")
+        if sha not in named:
+            raise BundleRefused(f"bundle commit {sha}: no task.completed of the bundle names it")
+        files: dict[str, bytes] = {}
+        for path in paths:
+            where = f"bundle file {path!r} of commit {sha[:12]}"
+            if not isinstance(path, str):
+                raise BundleRefused(f"{MANIFEST}: 'heads' is not a map of commit ids to paths")
+            try:
+                check_path(path)
+            except GitError as exc:
+                raise BundleRefused(f"{where}: {exc}") from None
+            if not path.startswith(f"project/{named[sha]}/"):
+                raise BundleRefused(f"{where}: outside project/{named[sha]}/, the project of "
+                                    "the task that names the commit")
+            _check_artifact(path)
+            file = root / sha / path
+            if file.is_symlink() or not file.is_file() or root not in file.resolve().parents:
+                raise BundleRefused(f"{where}: missing from the bundle, or a link")
+            size = file.stat().st_size
+            if size > MAX_ARTIFACT_BYTES:
+                raise BundleRefused(f"{where}: {size} bytes, over the limit of "
+                                    f"{MAX_ARTIFACT_BYTES}")
+            total += size
+            if total > MAX_TOTAL_BYTES:
+                raise BundleRefused(f"bundle: over {MAX_TOTAL_BYTES} bytes in all")
+            files[path] = file.read_bytes()
+        checked.heads[sha] = files
+    return total
 
 
 def _parse(path: str, data: bytes) -> Event:

@@ -16,12 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.adapters.eventfiles import EVENTS_DIR
+from orchestrator.adapters.git_branch import MergePlan
 from orchestrator.core.bundle_rules import RuleBroken, check_project
 from orchestrator.core.config import Config
-from orchestrator.core.events import Event, NewEvent
+from orchestrator.core.events import Event, NewEvent, TaskCompleted
 from orchestrator.core.flow import FlowSettings
+from orchestrator.core.fold import apply_event
+from orchestrator.core.review_events import TaskMerged
 from orchestrator.core.state import ProjectState
 from orchestrator.runtime.bundle import Bundle, BundleRefused, project_of, read_bundle
+from orchestrator.runtime.task_branches import TaskBranches
 from orchestrator.runtime.workspace import Workspace
 
 AUTHOR_TYPES = {"accept": "project.accepted", "request-changes": "project.changes_requested"}
@@ -48,6 +52,7 @@ def apply_bundles(ws: Workspace, sources: list[Path], config: Config,
     author is (command, project) of what the spec's author asked this run for: the one
     event that may name no causation (a plan job cannot forge an acceptance)."""
     bundles = [read_bundle(src) for src in sources]
+    start = ws.repo.head()  # as published: task branches are cut from nothing unpushed
     from orchestrator.adapters.clock import utcnow
 
     # now: a lease a plan took over must have run out by the apply's clock, not the plan's.
@@ -84,12 +89,112 @@ def apply_bundles(ws: Workspace, sources: list[Path], config: Config,
             files = _files_kept(bundle, project, events, verdict.kept)
             if verdict.kept:
                 staged.append((project, verdict.kept, files))
+    branches = _Branches(ws, start)
     for project, events, files in staged:
-        report.events += len(ws.log.stage(project, [_as_new(e) for e in events],
-                                          check=False, files=files))
-        report.files += len(files)
+        state = ws.reader.states([project])[project] if project in known else \
+            ProjectState(id=project)
+        for batch, batch_files, merge in branches.batches(project, state, events, files,
+                                                          report, bundles):
+            report.events += len(ws.log.stage(project, [_as_new(e) for e in batch],
+                                              check=False, files=batch_files, merge=merge))
+            report.files += len(batch_files)
     ws.log.commit()
+    branches.clean_up()
     return report
+
+
+class _Branches:
+    """Task branches of the bundles, made again here: each `task.completed` a plan made on
+    a branch gets its commit anew from the bundle's checked files (cut from the main branch
+    as this apply found it, or from where the log left the task's branch), its events are
+    pointed at that commit, and each `task.merged` becomes a merge of it into the main
+    branch, alone in its commit. A merge that would conflict with what is on the main
+    branch now is dropped with what answers it: the merge runs again and finds the conflict.
+    """
+
+    def __init__(self, ws: Workspace, start: str | None) -> None:
+        self.ws = ws
+        self.tasks = TaskBranches(ws, lambda path: None)
+        self.tasks.base = lambda: start
+        self.start = start
+        self.moved: dict[str, str] = {}
+        """A plan's branch commit -> the commit made here for it."""
+        self.made: dict[str, str] = {}
+        """Task branch -> its last commit made here."""
+
+    def batches(self, project: str, state: ProjectState, events: list[Event],
+                files: dict[str, bytes], report: ApplyReport, bundles: list[Bundle]
+                ) -> list[tuple[list[Event], dict[str, bytes], MergePlan | None]]:
+        heads = {sha: f for b in bundles for sha, f in b.heads.items()}
+        # Each event sees the task as the events before it left it (assigned in the same
+        # bundle, its attempt, the conflicts it was sent back for).
+        moving = copy.deepcopy(state)
+        moved = []
+        for e in events:
+            moved.append(self._moved(project, moving, e, heads))
+            apply_event(moving, moved[-1])
+        events = moved
+        merged_paths = {path for e in events if isinstance(e.payload, TaskMerged)
+                        for path in e.payload.files}
+        artifacts = {path for f in heads.values() for path in f}
+        plain_files = {p: d for p, d in files.items()
+                       if p not in merged_paths and p not in artifacts}
+        out: list[tuple[list[Event], dict[str, bytes], MergePlan | None]] = []
+        pending: list[Event] = []
+        files_left = plain_files  # with the first plain batch
+        void: set[str] = set()
+        for e in events:
+            if e.causation_id in void:
+                void.add(e.id)
+                report.dropped.append(f"[{project}] {e.type} {e.id}: it answers "
+                                      f"{e.causation_id}, which was dropped")
+                continue
+            if not isinstance(e.payload, TaskMerged):
+                pending.append(e)
+                continue
+            plan = self._merge_plan(e.payload.head)
+            if plan is None or plan.conflicts:
+                void.add(e.id)
+                why = ("its commit is not in this clone" if plan is None else
+                       f"its merge conflicts with the main branch ({', '.join(plan.conflicts)})")
+                report.dropped.append(f"[{project}] {e.type} {e.id}: {why}")
+                continue
+            if pending:
+                out.append((pending, files_left, None))
+                pending, files_left = [], {}
+            out.append(([e], {}, plan))
+        if pending:
+            out.append((pending, files_left, None))
+        elif files_left and out:  # no plain event left to carry them: the first merge does
+            batch, extra, merge = out[0]
+            out[0] = (batch, {**extra, **files_left}, merge)
+        return out
+
+    def _moved(self, project: str, state: ProjectState, e: Event,
+               heads: dict[str, dict[str, bytes]]) -> Event:
+        p = e.payload
+        if isinstance(p, TaskCompleted) and p.head in heads and p.task_id in state.tasks:
+            task = state.tasks[p.task_id]
+            branch, head = self.tasks.commit_attempt(project, task, heads[p.head])
+            self.moved[p.head] = self.made[branch] = head
+        elif not (isinstance(p, TaskCompleted | TaskMerged) and p.head in self.moved):
+            return e
+        head = self.moved[p.head]
+        links = tuple(link.model_copy(update={"ref": head})
+                      if link.kind == "commit" and link.ref == p.head else link
+                      for link in e.links)
+        return e.model_copy(update={"payload": p.model_copy(update={"head": head}),
+                                    "links": links})
+
+    def clean_up(self) -> None:
+        """The branches made here whose commits the main branch now holds are deleted."""
+        for branch, head in self.made.items():
+            self.ws.repo.branches.delete(branch, head)
+
+    def _merge_plan(self, head: str) -> MergePlan | None:
+        if self.start is None or not self.ws.repo.has_commit(head):
+            return None
+        return self.ws.repo.branches.plan_merge(self.start, head)
 
 
 def _check_files_have_events(bundle: Bundle) -> None:

@@ -16,15 +16,12 @@ from pathlib import Path
 
 from orchestrator.adapters.clock import utcnow
 from orchestrator.adapters.config_file import load_config
-from orchestrator.adapters.eventfiles import EVENTS_DIR, ref_from_path
-from orchestrator.adapters.eventparse import parse_event
 from orchestrator.core.bundle_rules import in_flight_claims
 from orchestrator.core.config import Config
-from orchestrator.core.events import Event
 from orchestrator.core.flow import FlowSettings, Reaction
 from orchestrator.core.lanes import Lane, plan_lanes
 from orchestrator.errors import UsageError
-from orchestrator.runtime.bundle import export_bundle
+from orchestrator.runtime.bundle import events_of, export_bundle
 from orchestrator.runtime.engine import Engine
 from orchestrator.runtime.projects import adopt_specs, new_projects, unclaimed_specs
 from orchestrator.runtime.runner import make_provider, run_lock
@@ -96,7 +93,7 @@ def plan(ws: Workspace, out: Path, *, max_seconds: float | None = None,
     left: set[str] = set()
 
     def leave_out(changes: dict[str, bytes | None]) -> set[str]:
-        events = dict(_events_of(changes))
+        events = dict(events_of(changes))
         flying = in_flight_claims(list(events.values()))
         left.update(path for path, e in events.items() if e.id in flying)
         return left
@@ -104,18 +101,6 @@ def plan(ws: Workspace, out: Path, *, max_seconds: float | None = None,
     manifest = export_bundle(ws, base, out, worker=engine.worker, leave_out=leave_out)
     report.paths, report.in_flight = len(manifest["paths"]), len(left)
     return report
-
-
-def _events_of(changes: dict[str, bytes | None]) -> list[tuple[str, Event]]:
-    found = []
-    for path, data in changes.items():
-        if data is None or not path.startswith(f"{EVENTS_DIR}/"):
-            continue
-        ref = ref_from_path(path)
-        parsed = parse_event(ref, data) if hasattr(ref, "rel_path") else None  # type: ignore[arg-type]
-        if isinstance(parsed, tuple):
-            found.append((path, parsed[0]))
-    return found
 
 
 def _accepts(role: str | None, squad: str | None) -> Callable[[Reaction], bool]:

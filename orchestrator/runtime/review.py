@@ -162,9 +162,7 @@ def merge_task(ws: Workspace, state: ProjectState, t: Task, actor: str, causatio
 def request_review(ws: Workspace, state: ProjectState, t: Task, actor: str,
                    causation: str) -> list[NewEvent]:
     """The task's branch put up for a person: what it changes against the main branch."""
-    # The commit the log names is the one QA (or the person) reviewed: a clone's own branch
-    # may be elsewhere (behind, when another clone did the last attempt).
-    head = t.head or ws.repo.branches.head(t.branch)
+    head = t.head or ws.repo.branches.head(t.branch) or ""  # the commit QA passed
     main = ws.repo.head() or ""
     stat = ws.repo.branches.stat(main, head) if head and main else None
     return [_new(state, actor, causation, rv.ReviewRequested(

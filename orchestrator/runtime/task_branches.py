@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from orchestrator.core import events as ev
 from orchestrator.core.flow import Reaction
 from orchestrator.core.state import TASK_DONE, TASK_FAILED, ProjectState, Task, TaskStatus
+from orchestrator.errors import UsageError
 from orchestrator.runtime import review
 from orchestrator.runtime.workspace import Workspace
 
@@ -74,6 +75,22 @@ class TaskBranches:
         artifacts = {p: files[p] for p in completed.artifacts if p in files}
         if not artifacts:
             return events, dict(files)
+        branch, head = self.commit_attempt(project, task, artifacts)
+        payload = completed.model_copy(update={"branch": branch, "head": head})
+        links = (ev.Link(kind="branch", ref=branch), ev.Link(kind="commit", ref=head))
+        events = list(events)
+        events[done] = events[done].model_copy(
+            update={"payload": payload, "links": events[done].links + links})
+        return events, {p: d for p, d in files.items() if p not in artifacts}
+
+    def commit_attempt(self, project: str, task: Task, artifacts: Mapping[str, bytes]
+                       ) -> tuple[str, str]:
+        """Commit an attempt's artifacts on the task's branch (cut or followed first, as at
+        the claim); return the branch and its new commit."""
+        main = self.base()
+        if main is None:
+            raise UsageError("the branch has no commit to cut a task's branch from")
+        self.cut(project, task)
         branch = review.task_branch(project, task.id)
         message = (f"[{project}] {task.id} attempt {task.attempt}: {len(artifacts)} file(s) "
                    f"of dev.{task.module}\n")
@@ -82,12 +99,7 @@ class TaskBranches:
         head = self.ws.repo.branches.commit(
             branch, artifacts, message, start=main,
             reconcile_with=main if task.conflicts else None, resolves=task.conflicts)
-        payload = completed.model_copy(update={"branch": branch, "head": head})
-        links = (ev.Link(kind="branch", ref=branch), ev.Link(kind="commit", ref=head))
-        events = list(events)
-        events[done] = events[done].model_copy(
-            update={"payload": payload, "links": events[done].links + links})
-        return events, {p: d for p, d in files.items() if p not in artifacts}
+        return branch, head
 
     def reader(self, state: ProjectState, r: Reaction) -> ReadText:
         """What an agent reads: for QA of a task on a branch, that branch's files over the

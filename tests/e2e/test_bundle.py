@@ -55,8 +55,31 @@ def test_a_bundle_applied_gives_the_plans_log_once(planned: tuple[Path, Path, st
     assert view["id"] == project and view["status"] == "completed"
     assert json.loads(run_orch(target, "verify", "--json").stdout)["ok"]
     assert git(target, "status", "--porcelain", "--untracked-files=all") == ""
+    # Each task's work was committed again on its own branch and merged: the main line is
+    # event commits and merges only, each merge's second parent the commit task.merged
+    # names, and no branch is left once merged.
+    events = json.loads(run_orch(target, "log", project, "--json").stdout)
+    merged = {e["payload"]["head"] for e in events if e["type"] == "task.merged"}
+    lines = git(target, "log", "--first-parent", "--format=%P", "main").splitlines()
+    assert merged and merged == {line.split()[1] for line in lines if len(line.split()) == 2}
+    assert git(target, "for-each-ref", "refs/heads/orch/") == ""
     again = json.loads(run_orch(target, "apply", str(bundle), "--json").stdout)
     assert again["events"] == 0 and again["already_applied"] == done["events"]
+
+
+def test_a_task_branch_file_outside_its_project_is_refused(planned: tuple[Path, Path, str],
+                                                            tmp_path: Path) -> None:
+    origin, bundle, _ = planned
+    target = clone(origin, tmp_path / "t")
+    hostile = _copy(bundle, tmp_path / "hostile")
+    manifest = json.loads((hostile / "bundle.json").read_text())
+    sha, paths = next(iter(manifest["heads"].items()))
+    manifest["heads"][sha] = [*paths, ".github/workflows/own.yml"]
+    (hostile / "bundle.json").write_text(json.dumps(manifest))
+    target_file = hostile / "heads" / sha / ".github" / "workflows" / "own.yml"
+    target_file.parent.mkdir(parents=True)
+    target_file.write_text("on: push\n")
+    _refused(target, hostile, "outside project/")
 
 
 def _copy(bundle: Path, where: Path) -> Path:
@@ -125,7 +148,8 @@ def test_an_event_whose_reaction_is_not_pending_is_refused(planned: tuple[Path, 
     replay = tmp_path / "replay"
     (replay / "tree").mkdir(parents=True)
     head = git(target, "rev-parse", "HEAD").strip()  # planned from a log that has the review
-    (replay / "bundle.json").write_text(json.dumps({**manifest, "base": head, "paths": []}))
+    (replay / "bundle.json").write_text(json.dumps({**manifest, "base": head, "paths": [],
+                                                    "heads": {}}))
     _add(replay, reviewed.replace(old_id, new_id), text.encode())
     _refused(target, replay, "is not a reaction the log was waiting for")
 
