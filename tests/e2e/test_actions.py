@@ -137,6 +137,10 @@ def test_committed_specs_become_completed_projects_through_the_workflow(
     assert f"$(touch {canary})" in title and "${{ secrets.X }}" in title  # kept as text
     assert "## Seed library ${{ secrets.X }} $(touch" in proc.stdout  # the summary shows it, unevaluated
     assert "no next sweep: no work is left" in proc.stdout  # the chain ends by itself
+    # The work came through task branches: merges on the main line, none left behind.
+    merges = git(check, "log", "--first-parent", "--merges", "--format=%s", "main")
+    assert "task.merged" in merges
+    assert git(origin, "for-each-ref", "refs/heads/orch/") == ""
 
     # The author accepts through a manual run; its inputs reach the shell only through env.
     accept = {"ref": "refs/heads/main",
