@@ -46,8 +46,8 @@ from _build import (  # noqa: E402
 )
 from git_append import git  # noqa: E402
 
+from orchestrator.adapters.event_reader import LogReader  # noqa: E402
 from orchestrator.adapters.git import GitRepo  # noqa: E402
-from orchestrator.runtime.reader import LogReader  # noqa: E402
 from orchestrator.runtime.workspace import Workspace  # noqa: E402
 
 GOALS = {"single_events_per_s": 50.0, "batched_events_per_s": 500.0}

@@ -206,7 +206,7 @@ def _check_files_have_events(bundle: Bundle) -> None:
 
 def _base_states(ws: Workspace, bundle: Bundle, known: set[str]) -> dict[str, ProjectState]:
     """Each project of the bundle as the log had it at the commit the plan began from."""
-    from orchestrator.runtime.refresh import fold_blobs
+    from orchestrator.adapters.event_refresh import fold_blobs
 
     head = ws.repo.head()
     if bundle.base is not None and (head is None or not ws.repo.is_ancestor(bundle.base, head)):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.adapters.clock import new_ulid, utcnow
+from orchestrator.adapters.event_reader import LogReader
 from orchestrator.adapters.eventfiles import EVENTS_DIR, FILE_NAME_RE
 from orchestrator.adapters.eventparse import event_path, serialize
 from orchestrator.adapters.git import GitRepo
@@ -20,7 +21,6 @@ from orchestrator.core.fold import apply_event
 from orchestrator.core.state import ProjectState
 from orchestrator.core.text import clean, defuse_mentions
 from orchestrator.errors import ConcurrentUpdateError, GitError, UsageError
-from orchestrator.runtime.reader import LogReader
 
 
 @dataclass

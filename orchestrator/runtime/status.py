@@ -17,7 +17,7 @@ def status_views(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Project views (all, or one) of the working tree's log or of the log at `rev`."""
     if rev is not None:
-        from orchestrator.runtime.refresh import fold_blobs
+        from orchestrator.adapters.event_refresh import fold_blobs
 
         sha = ws.repo.resolve(rev)
         # The log folder's own markers (the .gitkeep of `orch init`) are not stray files.

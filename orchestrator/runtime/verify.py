@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from orchestrator.adapters.event_reader import LogReader
 from orchestrator.adapters.eventfiles import EVENTS_DIR, FILE_NAME_RE
 from orchestrator.core.events import Event
 from orchestrator.core.state import Finding
-from orchestrator.runtime.reader import LogReader
 from orchestrator.runtime.workspace import Workspace
 
 

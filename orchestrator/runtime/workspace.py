@@ -6,10 +6,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator.adapters.event_reader import LogReader
 from orchestrator.adapters.eventfiles import EVENTS_DIR
 from orchestrator.adapters.git import GitRepo
 from orchestrator.errors import NotARepositoryError
-from orchestrator.runtime.reader import LogReader
 
 if TYPE_CHECKING:
     from orchestrator.runtime.log import EventLog

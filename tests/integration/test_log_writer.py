@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from orchestrator.adapters.event_reader import LogReader
 from orchestrator.adapters.git import GitRepo
 from orchestrator.core import events as ev
 from orchestrator.errors import GitError
 from orchestrator.runtime.log import EventLog
-from orchestrator.runtime.reader import LogReader
 from orchestrator.runtime.workspace import Workspace
 
 

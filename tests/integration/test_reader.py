@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.adapters.event_reader import LogReader
 from orchestrator.adapters.eventfiles import EVENTS_DIR
 from orchestrator.core import events as ev
-from orchestrator.runtime.reader import LogReader
 from orchestrator.runtime.workspace import Workspace
 
 
@@ -124,7 +124,7 @@ def test_unreadable_file_is_a_finding(tmp_path: Path) -> None:
 
 def test_many_cold_projects_fold_in_worker_processes_to_the_same_views(tmp_path: Path) -> None:
     from orchestrator.adapters.cache import Cache
-    from orchestrator.runtime.refresh import refresh_project
+    from orchestrator.adapters.event_refresh import refresh_project
 
     ws = _workspace(tmp_path)
     names = [f"p{i}" for i in range(6)]

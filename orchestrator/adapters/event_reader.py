@@ -97,7 +97,7 @@ class LogReader:
                 self._states[project] = state
                 yield project, view
             return
-        from orchestrator.runtime.refresh import refresh_view
+        from orchestrator.adapters.event_refresh import refresh_view
 
         # spawn, not fork: this process may hold threads (the git index queue).
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
@@ -173,7 +173,7 @@ class LogReader:
 
     def _refresh(self, project: str, want_events: bool = False
                  ) -> tuple[ProjectState, dict[str, Any]]:
-        from orchestrator.runtime.refresh import refresh_project
+        from orchestrator.adapters.event_refresh import refresh_project
 
         state, view, events = refresh_project(self.root, project, self.cache, self.use_cache,
                                               want_events)
