@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import run_orch
 from tests.support.fake_openai import FakeOpenAI, Received, Reply
-from tests.support.sandbox import FAST_QA
+from tests.support.sandbox import NO_CODE_CHECKS
 from tests.support.scripted_team import ScriptedTeam
 
 PROJECT = "task-tracker"
@@ -59,7 +59,7 @@ def new_repo(path: Path, base_url: str, llm: dict[str, Any] | None = None,
                         "dependency_request_rate": 0.0, "latency_ms": 0},
             **(llm or {}),
         },
-        "qa": FAST_QA,
+        "qa": NO_CODE_CHECKS,
         **top,
     }
     (path / ".orchestrator" / "config.yaml").write_text(json.dumps(config, indent=2) + "\n")

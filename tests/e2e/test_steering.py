@@ -12,6 +12,7 @@ from typing import Any
 
 from orchestrator.core.specs import MAX_SPEC_BYTES
 from tests.conftest import run_orch
+from tests.support.sandbox import NO_CODE_CHECKS_YAML
 
 SPEC = """\
 # Plant watering
@@ -36,7 +37,7 @@ def new_repo(path: Path) -> Path:
     path.mkdir(parents=True)
     run_orch(path, "init")
     (path / ".orchestrator" / "config.yaml").write_text(
-        "max_decomposition_depth: 0\nllm:\n  provider: offline\n")
+        "max_decomposition_depth: 0\nllm:\n  provider: offline\n" + NO_CODE_CHECKS_YAML)
     return path
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import run_orch
+from tests.support.sandbox import NO_CODE_CHECKS_YAML
 
 # What these tests are about is watch waking up, not the team: a two-requirement spec with
 # no code checks keeps each run short.
@@ -21,13 +23,23 @@ SMALL_SPEC = """\
 - FR-1: The service lets a warden schedule a bell with its hour.
 - FR-2: The service lists the bells of a day in order.
 """
-QUICK = """\
-max_decomposition_depth: 0
-qa:
-  languages:
-    python: null
-    javascript: null
-"""
+QUICK = "max_decomposition_depth: 0\n" + NO_CODE_CHECKS_YAML
+
+
+FAULTS = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+"""A watch that does not stop on SIGINT is sent SIGABRT: faulthandler prints where every
+thread of it was, and that is in the failure."""
+
+
+def _interrupt(proc: subprocess.Popen[str], timeout_s: float) -> tuple[str, str]:
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        out, err = proc.communicate(timeout=30)
+        raise AssertionError(f"watch did not stop {timeout_s:.0f} s after SIGINT; its "
+                             f"threads then:\n{err[-6000:]}\n{out[-2000:]}") from None
 
 
 def _quick_repo(root: Path) -> None:
@@ -41,7 +53,7 @@ def test_watch_picks_up_a_spec_committed_while_it_runs(tmp_path: Path) -> None:
     _quick_repo(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--poll", "60"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, stdin=subprocess.DEVNULL)
+                            text=True, stdin=subprocess.DEVNULL, env=FAULTS)
     try:
         time.sleep(1.5)
         (tmp_path / "specs" / "tracker.md").write_text(SMALL_SPEC)
@@ -55,8 +67,7 @@ def test_watch_picks_up_a_spec_committed_while_it_runs(tmp_path: Path) -> None:
             status = views[0]["status"] if views else ""
         assert status == "completed"
     finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = _interrupt(proc, 30)
     assert "Traceback" not in err, err
     assert "Stopped watching" in out
 
@@ -69,7 +80,7 @@ def test_watch_wakes_on_a_commit_that_writes_nothing_it_watches(tmp_path: Path) 
     _quick_repo(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--poll", "60"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, stdin=subprocess.DEVNULL)
+                            text=True, stdin=subprocess.DEVNULL, env=FAULTS)
     try:
         time.sleep(1.5)
         blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=tmp_path,
@@ -87,8 +98,7 @@ def test_watch_wakes_on_a_commit_that_writes_nothing_it_watches(tmp_path: Path) 
             status = views[0]["status"] if views else ""
         assert status == "completed"
     finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = _interrupt(proc, 30)
     assert "Traceback" not in err, err
 
 
@@ -111,7 +121,7 @@ def test_watch_in_a_clone_sweeps_when_someone_pushes_a_spec_to_the_remote(
     git(tmp_path, "clone", "-q", str(remote), str(watcher))
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--poll", "60"],
                             cwd=watcher, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, stdin=subprocess.DEVNULL)
+                            text=True, stdin=subprocess.DEVNULL, env=FAULTS)
     try:
         time.sleep(1.5)
         # The spec reaches the watcher only through the remote: nothing in its folders moves.
@@ -129,7 +139,6 @@ def test_watch_in_a_clone_sweeps_when_someone_pushes_a_spec_to_the_remote(
             status = views[0]["status"] if views else ""
         assert status == "completed"  # swept by the watcher and pushed to the remote
     finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        out, err = _interrupt(proc, 60)
     assert "Traceback" not in err, err
     assert "Stopped watching" in out

@@ -33,3 +33,13 @@ qa:
       detect: ["**/test_*.py"]
       command: "{FAST_PYTEST}"
 """
+NO_CODE_CHECKS: dict[str, object] = {"languages": {"python": None, "javascript": None}}
+"""For tests about something else than QA's checks (providers, specs, steering): a run's
+checks are most of its CPU (a pytest in the sandbox per task), and on the 2 cores of CI
+they decided the suite's time."""
+NO_CODE_CHECKS_YAML = """\
+qa:
+  languages:
+    python: null
+    javascript: null
+"""
