@@ -251,10 +251,17 @@ class IndexCommitter:
         return found
 
     def _copy_index(self) -> None:
+        """The person's index, copied for orch's update, with its mtime: git tells a file
+        changed in the second its entry was recorded ("racily clean") by comparing the entry's
+        mtime with the index file's. A copy dated now made such an entry look clean for good:
+        a person's edit of the same size, in the same second as their last `git add`, was
+        then never staged (`git add -A` saw nothing, and the edit stayed out of every commit)."""
         with contextlib.suppress(FileNotFoundError):
             self.next_index.unlink()
         if self.index.exists():
             shutil.copyfile(self.index, self.next_index)
+            st = self.index.stat()
+            os.utime(self.next_index, ns=(st.st_atime_ns, st.st_mtime_ns))
 
     def _index_tree(self, index: Path) -> str:
         proc = self.runner.run_status(["write-tree"], index=index)

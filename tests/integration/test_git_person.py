@@ -308,3 +308,23 @@ def test_refused_up_front_what_cannot_work(repo: GitRepo) -> None:
     (repo.root / ".git" / "MERGE_HEAD").write_text(repo.head() or "")
     with pytest.raises(GitError, match="a merge is in progress"):
         repo.preflight()
+
+
+def test_an_edit_in_the_second_of_the_persons_last_add_is_still_seen(repo: GitRepo) -> None:
+    """git tells an edit from a clean file by size and mtime, whole seconds where it is built
+    without nanosecond stamps: an edit of the same size within the second of the last `git
+    add` is caught only because the index is as new as the entry ("racily clean"). orch's
+    commit copies the index; a copy dated now hid such an edit from every later `git add`."""
+    root = repo.root
+    note = root / "notes.md"
+    note.write_text("note 1\n")
+    then = time.time_ns() - 10 * 10**9  # the person's add, ten seconds ago
+    os.utime(note, ns=(then, then))
+    git(root, "add", "notes.md")
+    git(root, "commit", "-qm", "person: a note")
+    note.write_text("note 2\n")  # same size, in the same second as that add
+    os.utime(note, ns=(then, then))
+    os.utime(root / ".git" / "index", ns=(then, then))
+    repo.commit_files({"project/demo/a.txt": b"a\n"}, "orch: a file of its own\n")
+    git(root, "add", "-A")
+    assert git(root, "diff", "--cached", "--name-only").split() == ["notes.md"]
