@@ -150,9 +150,8 @@ def rebase(ws: Workspace, remote: str, report: SyncReport, head: str) -> None:
     base = ws.repo.merge_base(upstream, head)
     commits = ws.repo.commits_between(base, head)
     people = [sha for sha, message in commits if not is_orch_commit(message)]
-    parts = _parts(ws, commits)
-    if any(p.merged for p in parts):
-        _rebase_with_merges(ws, report, upstream, head, people, parts)
+    if any(len(ws.repo.parents(sha)) > 1 for sha, _ in commits):
+        _rebase_with_merges(ws, report, upstream, head, people, _parts(ws, commits))
         return
     if people:
         # A person's commits are replayed as theirs; only orch's own changes are renumbered
