@@ -121,6 +121,8 @@ class _Branches:
         """A plan's branch commit -> the commit made here for it."""
         self.made: dict[str, str] = {}
         """Task branch -> its last commit made here."""
+        self.merged_paths: set[str] = set()
+        """What the merges of this apply write."""
 
     def batches(self, project: str, state: ProjectState, events: list[Event],
                 files: dict[str, bytes], report: ApplyReport, bundles: list[Bundle]
@@ -134,11 +136,11 @@ class _Branches:
             moved.append(self._moved(project, moving, e, heads))
             apply_event(moving, moved[-1])
         events = moved
-        merged_paths = {path for e in events if isinstance(e.payload, TaskMerged)
+        merged_files = {path for e in events if isinstance(e.payload, TaskMerged)
                         for path in e.payload.files}
         artifacts = {path for f in heads.values() for path in f}
         plain_files = {p: d for p, d in files.items()
-                       if p not in merged_paths and p not in artifacts}
+                       if p not in merged_files and p not in artifacts}
         out: list[tuple[list[Event], dict[str, bytes], MergePlan | None]] = []
         pending: list[Event] = []
         files_left = plain_files  # with the first plain batch
@@ -153,12 +155,17 @@ class _Branches:
                 pending.append(e)
                 continue
             plan = self._merge_plan(e.payload.head)
-            if plan is None or plan.conflicts:
+            # Planned on the main branch as this apply found it: a path an earlier merge of
+            # this apply wrote counts as a conflict too (two lanes' tasks on one file).
+            overlap = sorted(set(plan.changes) & self.merged_paths) if plan else []
+            if plan is None or plan.conflicts or overlap:
                 void.add(e.id)
                 why = ("its commit is not in this clone" if plan is None else
-                       f"its merge conflicts with the main branch ({', '.join(plan.conflicts)})")
+                       "its merge conflicts with the main branch "
+                       f"({', '.join(plan.conflicts or overlap)})")
                 report.dropped.append(f"[{project}] {e.type} {e.id}: {why}")
                 continue
+            self.merged_paths |= set(plan.changes)
             if pending:
                 out.append((pending, files_left, None))
                 pending, files_left = [], {}

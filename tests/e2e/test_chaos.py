@@ -5,9 +5,9 @@ Every project completes; no event is lost or duplicated; no reaction is done twi
 reaction is claimed twice except by a takeover after its lease ran out (a killed worker's
 model call); every clone folds to the same state; `orch verify` is clean.
 
-The suite runs a lean size (4 workers, 2 projects). The judged size is
-    ORCH_CHAOS_WORKERS=8 ORCH_CHAOS_PROJECTS=3 pytest tests/e2e/test_chaos.py
-and ORCH_CHAOS_SECONDS sets how long the killing goes on (default 20).
+The suite runs a lean size (4 workers, 1 project, 12 s of kills). The judged size is
+    ORCH_CHAOS_WORKERS=8 ORCH_CHAOS_PROJECTS=3 ORCH_CHAOS_SECONDS=20 pytest tests/e2e/test_chaos.py
+and ORCH_CHAOS_SECONDS sets how long the killing goes on (default 12).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from tests.conftest import run_orch
 from tests.support.remotes import clone_all, git, seeded_remote
 
 WORKERS = int(os.environ.get("ORCH_CHAOS_WORKERS", "4"))
-PROJECTS = int(os.environ.get("ORCH_CHAOS_PROJECTS", "2"))
-CHAOS_S = float(os.environ.get("ORCH_CHAOS_SECONDS", "20"))
+PROJECTS = int(os.environ.get("ORCH_CHAOS_PROJECTS", "1"))
+CHAOS_S = float(os.environ.get("ORCH_CHAOS_SECONDS", "12"))
 CONFIG = """\
 parallelism: 2
 lease_s: 6

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import run_orch
-from tests.support.sandbox import FAST_QA_YAML, needs_sandbox
+from tests.support.sandbox import FAST_QA_YAML, NO_CODE_CHECKS_YAML, needs_sandbox
 
 SPEC = resources.files("orchestrator.examples").joinpath("task-tracker.md").read_text()
 KNOBS = """\
@@ -31,6 +31,10 @@ llm:
     blocker_rate: 0.2
     dependency_request_rate: 1.0
 """ + FAST_QA_YAML
+
+
+LEAN = "max_decomposition_depth: 0\n" + NO_CODE_CHECKS_YAML
+"""For tests of rounds and deploys, not of QA: no subtasks, no code checks."""
 
 
 def make_repo(path: Path, config: str = KNOBS) -> Path:
@@ -136,7 +140,7 @@ def test_two_runs_of_the_same_spec_and_seed_agree(tmp_path: Path) -> None:
 
 
 def test_accept_and_request_changes(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "a", config="llm:\n  provider: offline\n")
+    repo = make_repo(tmp_path / "a", config=LEAN + "llm:\n  provider: offline\n")
     run_orch(repo, "run")
     early = run_orch(repo, "accept", "nope", check=False)
     assert early.returncode != 0 and early.stderr.startswith("Error:")
@@ -154,7 +158,7 @@ def test_kill_9_at_random_moments_then_rerun(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "k")
     rng = random.Random(20261122)
     env = {**os.environ}
-    for _ in range(20):
+    for _ in range(12):
         proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run"], cwd=repo,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
                                 stdin=subprocess.DEVNULL)
@@ -204,14 +208,15 @@ def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
 def test_the_configured_deploy_command_runs_and_its_failure_fails_the_squad(
     tmp_path: Path
 ) -> None:
-    ok = make_repo(tmp_path / "ok", config="deploy:\n  command: 'test -n \"$ORCH_ARTIFACTS\" "
-                   "&& echo deployed $ORCH_SQUAD'\n")
+    ok = make_repo(tmp_path / "ok", config=LEAN + "deploy:\n  command: 'test -n "
+                   "\"$ORCH_ARTIFACTS\" && echo deployed $ORCH_SQUAD'\n")
     run_orch(ok, "run")
     deployed = json.loads(run_orch(ok, "log", "--json", "--type", "devops.deployed").stdout)
     smoke = [t for e in deployed for t in e["payload"]["smoke_tests"]
              if t["name"] == "deploy command"]
     assert smoke and all(t["passed"] and "deployed" in t["detail"] for t in smoke)
-    bad = make_repo(tmp_path / "bad", config="deploy:\n  command: 'echo nope >&2; exit 3'\n")
+    bad = make_repo(tmp_path / "bad", config=LEAN + "deploy:\n  command: 'echo nope >&2; "
+                    "exit 3'\n")
     run_with_failed_squads(bad)
     view = status(bad)
     assert view["status"] == "completed"

@@ -16,7 +16,7 @@ from orchestrator.runtime.workspace import Workspace
 RACERS = 16
 # 16 x 50 is the full race (ORCH_RACE_ROUNDS=50, minutes on 2 shared cores); the suite runs
 # the same race shorter so it stays within its time.
-ROUNDS = int(os.environ.get("ORCH_RACE_ROUNDS", "4"))
+ROUNDS = int(os.environ.get("ORCH_RACE_ROUNDS", "3"))
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -51,15 +51,17 @@ def test_a_passing_and_a_failing_test_are_told_apart() -> None:
 def test_hostile_tests_are_stopped_reported_and_the_next_check_still_runs(kind: str) -> None:
     files = {f"core/tests/test_{kind}.py": HOSTILE[kind],
              "core/tests/test_fine.py": "def test_fine():\n    assert True\n"}
-    qa = QaConfig(timeout_s=10, max_processes=64,
+    # Five seconds to run: pytest without its plugins starts in under one here, and a
+    # fork bomb or an endless loop runs until the limit.
+    qa = QaConfig(timeout_s=5, max_processes=64,
                   checks={"core": [SquadCheck(name="after", command="echo still here")]})
-    checks = [PlannedCheck("hostile", f"pytest -q -p no:cacheprovider core/tests/test_{kind}.py",
-                           "pytest"),
+    checks = [PlannedCheck("hostile", "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 pytest -q -p "
+                           f"no:cacheprovider core/tests/test_{kind}.py", "pytest"),
               PlannedCheck("after", "echo still here", "echo")]
     first, after = CheckRunner(qa).run("p", files, checks)
     assert first.status == "failed"
     if kind == "forever":
-        assert first.detail.startswith("stopped: still running after 10s")
+        assert first.detail.startswith("stopped: still running after 5s")
     assert after.status == "passed" and after.detail == "still here"
     assert not Path("/etc/orch-escape").exists()
 
