@@ -150,37 +150,18 @@ def rebase(ws: Workspace, remote: str, report: SyncReport, head: str) -> None:
     base = ws.repo.merge_base(upstream, head)
     commits = ws.repo.commits_between(base, head)
     people = [sha for sha, message in commits if not is_orch_commit(message)]
-    if any(len(ws.repo.parents(sha)) > 1 for sha, _ in commits):
-        _rebase_with_merges(ws, report, upstream, head, people, _parts(ws, commits))
-        return
-    if people:
-        # A person's commits are replayed as theirs; only orch's own changes are renumbered
-        # and recommitted, so nobody's work is ever folded into an orch commit.
-        changed: dict[str, bytes | None] = {}
-        for sha, message in commits:
-            if is_orch_commit(message):
-                changed.update(ws.repo.changed_files(f"{sha}^", sha))
+    if people or any(len(ws.repo.parents(sha)) > 1 for sha, _ in commits):
+        # A person's commits are replayed as theirs, and a merge as a merge: only orch's own
+        # changes are renumbered and recommitted, so nobody's work is ever folded into an
+        # orch commit and no task branch is flattened into one.
+        parts = _parts(ws, commits)
     else:
-        changed = ws.repo.changed_files(base, head)
-    events, files = _split(changed)
-    ws.repo.move_onto(upstream, head)
-    crash_point("during-push")
-    for sha in people:
-        ws.repo.replay(sha)
-    _forget(ws)
-    kept, dropped_files = _renumber(ws, events, report)
-    blobs: dict[str, bytes | None] = {event_path(e): serialize(e) for e in kept}
-    blobs.update({p: b for p, b in files.items() if p not in dropped_files})
-    if kept or any(b is not None for b in blobs.values()):
-        message = commit_message(kept) if kept else "orch: work moved onto the fetched branch\n"
-        ws.repo.commit_files(blobs, message)
-    ws.repo.clear_unpushed()
-    _forget(ws)
-    report.kept += len(kept)
+        parts = [_Part(ws.repo.changed_files(base, head))]
+    _replay(ws, report, upstream, head, people, parts)
 
 
-def _rebase_with_merges(ws: Workspace, report: SyncReport, upstream: str, head: str,
-                        people: list[str], parts: list[_Part]) -> None:
+def _replay(ws: Workspace, report: SyncReport, upstream: str, head: str,
+            people: list[str], parts: list[_Part]) -> None:
     """The unpushed work moved on top of what came in, part by part: a merge of a task's
     branch is made again on the fetched branch. One that would now conflict (another
     task's merge came in) is dropped with its events, so the merge reaction runs again and
@@ -204,9 +185,7 @@ def _rebase_with_merges(ws: Workspace, report: SyncReport, upstream: str, head: 
     for part, (events, files) in zip(parts, split, strict=True):
         mine = [kept_ids[e.id] for e in events if e.id in kept_ids]
         blobs: dict[str, bytes | None] = {event_path(e): serialize(e) for e in mine}
-        merged = part.merged is not None and any(
-            isinstance(e.payload, TaskMerged) for e in mine)
-        if part.merged is not None and merged:
+        if part.merged is not None and any(isinstance(e.payload, TaskMerged) for e in mine):
             ws.repo.branches.merge_into_current(part.merged, blobs, commit_message(mine))
             continue
         if part.merged is None:  # a void merge's files came from its branch: not carried

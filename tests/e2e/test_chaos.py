@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tests.conftest import run_orch
 from tests.support.remotes import clone_all, git, seeded_remote
+from tests.support.sandbox import NO_CODE_CHECKS_YAML
 
 WORKERS = int(os.environ.get("ORCH_CHAOS_WORKERS", "4"))
 PROJECTS = int(os.environ.get("ORCH_CHAOS_PROJECTS", "1"))
@@ -32,10 +33,6 @@ CONFIG = """\
 parallelism: 2
 lease_s: 6
 max_decomposition_depth: 0
-qa:
-  languages:
-    python: null
-    javascript: null
 llm:
   provider: offline
   offline:
@@ -78,7 +75,7 @@ def test_workers_killed_at_random_lose_nothing_and_do_nothing_twice(tmp_path: Pa
     rng = random.Random()
     remote, seed = seeded_remote(tmp_path, {f"keeper-{n}.md": spec(rng, n)
                                             for n in range(PROJECTS)},
-                                 CONFIG.format(seed=rng.randint(1, 999)))
+                                 CONFIG.format(seed=rng.randint(1, 999)) + NO_CODE_CHECKS_YAML)
     clones = clone_all(tmp_path, remote, [f"w{i}" for i in range(WORKERS)])
 
     procs = [start(c) for c in clones]

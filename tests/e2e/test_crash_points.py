@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tests.conftest import run_orch
 from tests.support.remotes import clone_all, git, seeded_remote
+from tests.support.sandbox import NO_CODE_CHECKS_YAML
 
 SPEC = """\
 # Plant log for a greenhouse
@@ -35,13 +36,9 @@ A small service that keeps track of the plants in one greenhouse.
 CONFIG = """\
 parallelism: 2
 max_decomposition_depth: 0
-qa:
-  languages:
-    python: null
-    javascript: null
 llm:
   provider: offline
-"""
+""" + NO_CODE_CHECKS_YAML
 CRASHES = ["after-model:2", "after-files:3", "after-ref:3", "after-commit:2",
            "during-push:1", "after-push:2"]
 

@@ -31,6 +31,13 @@ FAULTS = {**os.environ, "PYTHONFAULTHANDLER": "1"}
 thread of it was, and that is in the failure."""
 
 
+def _watch(root: Path) -> subprocess.Popen[str]:
+    """`orch watch` in root, polling only once a minute: what wakes it is the change."""
+    return subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--poll", "60"],
+                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, stdin=subprocess.DEVNULL, env=FAULTS)
+
+
 def _interrupt(proc: subprocess.Popen[str], timeout_s: float) -> tuple[str, str]:
     proc.send_signal(signal.SIGINT)
     try:
@@ -51,9 +58,7 @@ def _quick_repo(root: Path) -> None:
 
 def test_watch_picks_up_a_spec_committed_while_it_runs(tmp_path: Path) -> None:
     _quick_repo(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--poll", "60"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, stdin=subprocess.DEVNULL, env=FAULTS)
+    proc = _watch(tmp_path)
     try:
         time.sleep(1.5)
         (tmp_path / "specs" / "tracker.md").write_text(SMALL_SPEC)
@@ -78,9 +83,7 @@ def test_watch_wakes_on_a_commit_that_writes_nothing_it_watches(tmp_path: Path) 
     with plumbing and never written to the tree, so only a moved HEAD can wake watch (the
     poll is a minute away): the project must still start and complete."""
     _quick_repo(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--poll", "60"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, stdin=subprocess.DEVNULL, env=FAULTS)
+    proc = _watch(tmp_path)
     try:
         time.sleep(1.5)
         blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=tmp_path,
@@ -119,9 +122,7 @@ def test_watch_in_a_clone_sweeps_when_someone_pushes_a_spec_to_the_remote(
     git(person, "push", "-q", "origin", "main")
     watcher = tmp_path / "watcher"
     git(tmp_path, "clone", "-q", str(remote), str(watcher))
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--poll", "60"],
-                            cwd=watcher, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, stdin=subprocess.DEVNULL, env=FAULTS)
+    proc = _watch(watcher)
     try:
         time.sleep(1.5)
         # The spec reaches the watcher only through the remote: nothing in its folders moves.
