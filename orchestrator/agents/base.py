@@ -147,20 +147,22 @@ def requirements_block(state: ProjectState, ids: Sequence[str] | None = None) ->
 def ask(ctx: AgentContext, reaction: Reaction, role: str, brief: Brief,
         output_model: type[T], out: AgentOutput, call_facts: Facts | None = None,
         check: Check[T] | None = None, choices: dict[str, Sequence[str]] | None = None,
-        min_items: dict[str, int] | None = None) -> T:
+        sequences: dict[str, tuple[str, Sequence[str]]] | None = None) -> T:
     """Provider calls for `reaction` until the answer keeps `check`'s content rule, re-asked
     (at most llm.max_reasks times) naming what is missing; usage and transcripts are kept on
     `out` and, failed calls' too, on `ctx`. AgentFailure when the rule is still broken. The
     brief is what a model reads; `call_facts` is the same as data, for the simulated team.
-    `choices` and `min_items` (by field path) let a provider that enforces a schema narrow it
-    to what the rule allows."""
+    `choices` (field path: allowed values) and `sequences` (list path: (key field, the values
+    its items take, in order)) let a provider that enforces a schema narrow it to what the
+    rule allows."""
     prompt = ctx.prompt(role)
     messages = [Message("system", prompt.text), Message("user", brief.render())]
     meta = CallMeta(project=ctx.project, actor=reaction.actor, kind=reaction.kind,
                     subject=reaction.subject, prompt_version=prompt.version,
                     facts=call_facts or Facts(),
                     choices=tuple((k, tuple(v)) for k, v in (choices or {}).items()),
-                    min_items=tuple((min_items or {}).items()))
+                    sequences=tuple((k, key, tuple(v))
+                                    for k, (key, v) in (sequences or {}).items()))
     reasks = 0
     while True:
         try:

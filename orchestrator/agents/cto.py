@@ -39,6 +39,7 @@ from orchestrator.core.provider import RequirementFact, SquadFact
 from orchestrator.core.requirements import (
     SpecItem,
     assign_requirement_ids,
+    defined_requirements,
     requirement_changes,
     section_areas,
 )
@@ -46,6 +47,7 @@ from orchestrator.core.specs import slug
 from orchestrator.core.state import ModuleStatus
 
 _SQUAD_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_ANY_ID = re.compile(r"^N?FR-[A-Z0-9.]+$")
 
 
 def review_spec(ctx: AgentContext, r: Reaction) -> AgentOutput:
@@ -58,8 +60,11 @@ def review_spec(ctx: AgentContext, r: Reaction) -> AgentOutput:
     if spec is None:
         spec = f"# {s.title or s.id}\n\n(No spec file; the project was created by hand.)\n"
     lines = spec_requirement_lines(spec)
-    listed = list(lines) or [a.id for a in assigned]
-    areas = section_areas(assigned)
+    # The requirements in the spec's words: the items that carry the spec's own ids, else
+    # the ones assigned. A model names each one's area; it never has to copy their text.
+    items = defined_requirements(spec) or assigned
+    listed = [i.id for i in items]
+    areas = section_areas(items)
     # The ids are handed over (the spec's own, or the ones assigned to a spec without them):
     # a small model copies them far more reliably than it finds them.
     context = [facts(project=s.id, round=s.round, requirement_ids=listed or "-")]
@@ -70,29 +75,34 @@ def review_spec(ctx: AgentContext, r: Reaction) -> AgentOutput:
     context.append(f"## Spec: {s.spec_path or s.id}\n{spec}")
     out = AgentOutput()
     brief = Brief(
-        task="Review the spec: restate it as understood, list every requirement with its id "
-             "and its area of work (in the spec's words), and note open questions.",
+        task="Review the spec: restate it as understood, give every requirement's id with "
+             "its area of work (in the spec's words), and note open questions.",
         context="\n\n".join(context),
-        expected_return="The spec as understood, its requirements, areas and open questions.",
+        expected_return="The spec as understood, its requirements' areas and open questions.",
     )
 
     def covers_the_spec(answer: SpecReviewOutput) -> list[str]:
         if assigned:  # the CTO's own ids: any the model leaves out keep the spec's words
             return []
-        kept = [d.id for d in _reviewed_requirements(answer, [])]
-        if not kept and not lines:
+        kept = [requirement_key(item.id) for item in answer.requirements]
+        if not lines:
+            if any(_ANY_ID.match(rid) for rid in kept):
+                return []
             return ["the review lists no requirement (ids FR-n / NFR-n)"]
         return [f"the review leaves out {rid} (the spec says: {lines[rid][:200]})"
                 for rid in missing_from_review(lines, kept)]
 
-    # Ids held to the spec's (or the assigned ones); no minItems: forcing a 135M model to
-    # write 13 items at once ran past a 600 s timeout in the bench, where it answered in 45 s.
+    # The review's list is the spec's requirements, one item each, in order: a server that
+    # enforces the schema by grammar spells it out, so a small model can neither leave one
+    # out nor repeat one. Areas are held to the spec's sections where it has several.
+    sections = list(dict.fromkeys(a for a in areas.values() if a))
     given = known({"project": s.id, "round": s.round, "spec": spec}, [
         RequirementFact(a.id, a.text, _area(areas[a.id]) if areas[a.id] else "")
         for a in assigned] if assigned else [])
     review = ask(ctx, r, "cto", brief, SpecReviewOutput, out, given, check=covers_the_spec,
-                 choices={"requirements.id": listed})
-    details = _reviewed_requirements(review, assigned)
+                 choices={"requirements.area": [*sections, "general"]} if sections else None,
+                 sequences={"requirements": ("id", listed)} if listed else None)
+    details = _reviewed_requirements(review, items, bool(assigned))
     if not details:
         raise AgentFailure("invalid_output", "spec review found no requirements")
     name = "spec-review.md" if s.round == 1 else f"spec-review-round{s.round}.md"
@@ -118,23 +128,20 @@ def review_spec(ctx: AgentContext, r: Reaction) -> AgentOutput:
     return out
 
 
-def _reviewed_requirements(review: SpecReviewOutput,
-                           assigned: list[SpecItem]) -> list[ev.RequirementRef]:
-    """The model's requirements with usable ids, first use of an id wins. With assigned ids,
-    the spec's own words stand for any the model left out: the CTO assigned them itself."""
-    seen: dict[str, ev.RequirementRef] = {}
-    allowed = {a.id for a in assigned}
+def _reviewed_requirements(review: SpecReviewOutput, items: list[SpecItem],
+                           assigned: bool) -> list[ev.RequirementRef]:
+    """The spec's requirements in its own words, each in the area the model gave it (first
+    mention wins), else its section. Only the ones the model reviewed, except with assigned
+    ids, where the CTO assigned them itself; a spec with no items keeps the model's ids."""
+    named: dict[str, str] = {}
     for item in review.requirements:
-        rid = requirement_key(item.id)
-        usable = rid in allowed if assigned else bool(re.match(r"^N?FR-[A-Z0-9.]+$", rid))
-        if usable and rid not in seen:
-            seen[rid] = ev.RequirementRef(id=rid, area=_area(item.area),
-                                          text=item.text.strip()[:1000])
-    if not assigned:
-        return list(seen.values())
-    areas = section_areas(assigned)
-    return [seen.get(a.id) or ev.RequirementRef(id=a.id, area=_area(areas[a.id]), text=a.text)
-            for a in assigned]
+        named.setdefault(requirement_key(item.id), item.area.strip())
+    if not items:
+        return [ev.RequirementRef(id=rid, area=_area(area)) for rid, area in named.items()
+                if _ANY_ID.match(rid)]
+    areas = section_areas(items)
+    return [ev.RequirementRef(id=i.id, area=_area(named.get(i.id) or areas[i.id]), text=i.text)
+            for i in items if assigned or i.id in named]
 
 
 def _area(text: str) -> str:

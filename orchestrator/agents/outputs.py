@@ -24,9 +24,10 @@ class ResultOut(_Out):
 
 
 class RequirementItem(_Out):
+    """One requirement of the spec, by id: its words are the spec's own, taken from it."""
+
     id: str = Field(description="FR-n or NFR-n as written in the spec, or as the brief "
                                 "assigns it when the spec gives no ids.")
-    text: str
     area: str = Field(description="The area of work the spec puts it in, in the spec's own "
                                   "words (its section), e.g. backend, web, mobile; or general.")
 

@@ -86,8 +86,11 @@ class CallMeta:
     """(field path, allowed values): e.g. ("requirements.id", ids of the spec). A provider
     that enforces a schema may narrow it to these (a grammar then cannot invent an id); the
     answer is still checked by the content rules either way."""
-    min_items: tuple[tuple[str, int], ...] = ()
-    """(field path, fewest items) the answer's list needs, in the same way."""
+    sequences: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    """(list path, key field, values): the answer's list holds one item per value, in this
+    order, with its key field set to it (a review lists each of the spec's requirements once).
+    A provider that enforces a schema by grammar may spell the list out item by item, so that
+    a small model can neither leave one out nor repeat one; the content rules check it anyway."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from orchestrator.core.checks import requirement_key, spec_requirement_ids
+from orchestrator.core.checks import requirement_key, spec_requirement_ids, spec_requirement_lines
 from orchestrator.core.specs import without_front_matter
 
 ASSIGNED_PREFIX = "FR-"
@@ -27,6 +27,8 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
 _METADATA = re.compile(r"^\s*[^\s:|]{1,24}\s*:\s*\S")
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+")
+_LEADING_ID = re.compile(r"^[#\s|*_-]*\[?(N?FR-\d+(?:\.\d+)*)\]?(?![\w-])[\s*_:.)\]\u2014-]*",
+                         re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,57 @@ def assign_requirement_ids(spec_text: str,
         return []
     found = _spec_items(spec_text)
     return _stable_ids(found, dict(previous or {}))
+
+
+def defined_requirements(spec_text: str) -> list[SpecItem]:
+    """The requirements a spec defines with its own FR-/NFR- ids, in the spec's order, each in
+    the spec's words: the whole item (wrapped lines joined, the id and what separates it left
+    out) and its section; where the id opens a heading or a line that is no item, that line."""
+    lines = spec_requirement_lines(spec_text)
+    if not lines:
+        return []
+    found: dict[str, SpecItem] = {}
+    for text, section in _spec_items(spec_text):
+        match = _LEADING_ID.match(text)
+        if match:
+            rid = requirement_key(match.group(1))
+            if rid in lines:
+                found.setdefault(rid, SpecItem(rid, text[match.end():].strip() or rid, section))
+    headed, sections = _headed_requirements(spec_text)
+    out = []
+    for rid, line in lines.items():
+        match = _LEADING_ID.match(line.replace("**", ""))
+        rest = line.replace("**", "")[match.end():].strip(" |") if match else line
+        out.append(found.get(rid) or headed.get(rid)
+                   or SpecItem(rid, rest[:MAX_TEXT] or rid, sections.get(rid, "")))
+    return out
+
+
+def _headed_requirements(spec_text: str) -> tuple[dict[str, SpecItem], dict[str, str]]:
+    """Ids that open a heading (`### FR-1: Sign in`): the heading's words and the paragraph
+    under it, in the section above it; and the section each defining line is in."""
+    found: dict[str, SpecItem] = {}
+    sections: dict[str, str] = {}
+    section, current, words = "", "", []
+    for line in [*without_front_matter(spec_text).splitlines(), "# end"]:
+        defined = _LEADING_ID.match(line.replace("**", ""))
+        if defined:
+            sections.setdefault(requirement_key(defined.group(1)), section)
+        heading = _HEADING.match(line)
+        if current and (heading or (not line.strip() and len(words) > 1)):
+            text = ". ".join(w.rstrip(".") for w in (words[0], " ".join(words[1:])) if w)
+            found.setdefault(current, SpecItem(current, text[:MAX_TEXT] + ".", section))
+            current, words = "", []
+        if heading:
+            match = _LEADING_ID.match(heading.group(2))
+            if match:
+                current = requirement_key(match.group(1))
+                words = [heading.group(2)[match.end():].strip()]
+            elif len(heading.group(1)) >= 2:
+                section = heading.group(2).strip()
+        elif current and line.strip():
+            words.append(line.strip())
+    return found, sections
 
 
 def section_areas(items: list[SpecItem]) -> dict[str, str]:

@@ -70,7 +70,7 @@ def spec_review(facts: Facts) -> SpecReviewOutput:
     doc += [f"- {n}" for n in notes]
     doc += ["", "## Open questions", ""]
     doc += [f"- {q}" for q in questions] or ["- None."]
-    items = [RequirementItem(id=r.id, text=r.text, area=r.area) for r in reqs]
+    items = [RequirementItem(id=r.id, area=r.area) for r in reqs]
     return SpecReviewOutput(title=title, summary=summary, requirements=items, areas=areas,
                             understood_spec_markdown="\n".join(doc) + "\n",
                             open_questions=questions)

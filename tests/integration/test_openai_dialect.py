@@ -115,18 +115,29 @@ def test_the_schema_is_narrowed_to_the_ids_the_rules_allow() -> None:
     from orchestrator.agents.outputs import SpecReviewOutput
 
     meta = CallMeta(project="p1", actor="cto", kind="review_spec",
-                    choices=(("requirements.id", ("FR-1", "FR-2")),), min_items=(
-                        ("requirements", 2),))
+                    choices=(("requirements.area", ("Backend", "general")),),
+                    sequences=(("requirements", "id", ("FR-1", "FR-2")),))
     with FakeOpenAI(dialect="llama.cpp") as fake:
         done = provider(fake.base_url, structured_output="json_object_schema").complete(
             "cto", MESSAGES, SpecReviewOutput, meta)
         schema = (fake.requests[0].response_format or {})["schema"]
         reqs = schema["properties"]["requirements"]
-        assert reqs["minItems"] == 2 and reqs["items"]["properties"]["id"]["enum"] == [
-            "FR-1", "FR-2"]
+        # Spelled out for a grammar: one item per id, in order, and no other item.
+        assert (reqs["minItems"], reqs["maxItems"], reqs["items"]) == (2, 2, False)
+        assert [i["properties"]["id"]["enum"] for i in reqs["prefixItems"]] == [["FR-1"],
+                                                                               ["FR-2"]]
+        assert all(i["properties"]["area"]["enum"] == ["Backend", "general"]
+                   for i in reqs["prefixItems"])
         assert schema == narrow(strict_schema(SpecReviewOutput, 1), meta.choices,
-                                meta.min_items)
-        # A grammar held to it: the answer can only name the spec's ids.
-        assert [r.id for r in done.output.requirements] == ["FR-1", "FR-1"]
+                                meta.sequences, positional=True)
+        # A grammar held to it: the answer names each of the spec's ids once, in order.
+        assert [r.id for r in done.output.requirements] == ["FR-1", "FR-2"]
         assert strict_schema(SpecReviewOutput)["$defs"]["RequirementItem"]["properties"][
             "id"].get("enum") is None  # the cached schema is untouched
+    with FakeOpenAI() as fake:  # strict json_schema has no prefixItems: the ids as an enum
+        provider(fake.base_url, structured_output="json_schema").complete(
+            "cto", MESSAGES, SpecReviewOutput, meta)
+        strict = (fake.requests[0].response_format or {})["json_schema"]["schema"]
+        reqs = strict["properties"]["requirements"]
+        assert "prefixItems" not in reqs and reqs["items"]["properties"]["id"]["enum"] == [
+            "FR-1", "FR-2"]

@@ -124,6 +124,8 @@ def minimal_instance(schema: dict[str, Any], root: dict[str, Any] | None = None)
         return {name: minimal_instance(sub, root)
                 for name, sub in schema.get("properties", {}).items()}
     if kind == "array":
+        if isinstance(schema.get("prefixItems"), list):  # a grammar spells each item out
+            return [minimal_instance(item, root) for item in schema["prefixItems"]]
         items = schema.get("items", {})
         return [minimal_instance(items, root) for _ in range(int(schema.get("minItems", 0)))]
     return {"string": "x", "integer": 0, "number": 0, "boolean": True}.get(str(kind))

@@ -60,7 +60,7 @@ def context(provider: Scripted, *extra: Any, max_reasks: int = 2) -> AgentContex
 def review(*ids: str) -> SpecReviewOutput:
     return SpecReviewOutput(
         title="t", summary="s", areas=["backend"], understood_spec_markdown="# t",
-        open_questions=[], requirements=[RequirementItem(id=i, text=i, area="backend")
+        open_questions=[], requirements=[RequirementItem(id=i, area="backend")
                                          for i in ids])
 
 

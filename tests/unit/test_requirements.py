@@ -4,7 +4,9 @@ across rounds), what changed between rounds, which files are specs, readable pro
 from __future__ import annotations
 
 from orchestrator.core.requirements import (
+    SpecItem,
     assign_requirement_ids,
+    defined_requirements,
     requirement_changes,
     section_areas,
 )
@@ -110,3 +112,18 @@ def test_size_limit_and_readable_project_ids() -> None:
     assert project_id_for("specs/plan.md", {"plan", "plan-2"}) == "plan-3"
     assert project_id_for("specs/!!!.md", set()) == "project"
     assert slug("Москва") == "moskva"
+
+
+def test_a_spec_s_own_ids_come_with_its_whole_words_and_section() -> None:
+    spec = ("# Notes\n\n## Web\n\n### FR-1: Create notes\n\nUsers create notes with a title."
+            "\n\n## Other\n\n**FR-2**: The API stores notes\n  in a database.\n\n"
+            "- NFR-1: Pages load fast,\n  even on a phone.\n\n"
+            "| id | text |\n|---|---|\n| FR-3 | The app lists notes |\n\n"
+            "FR-1 is mentioned again here, which defines nothing.\n")
+    assert defined_requirements(spec) == [
+        SpecItem("FR-1", "Create notes. Users create notes with a title.", "Web"),
+        SpecItem("FR-2", "The API stores notes", "Other"),
+        SpecItem("NFR-1", "Pages load fast, even on a phone.", "Other"),
+        SpecItem("FR-3", "The app lists notes", "Other"),
+    ]
+    assert defined_requirements("# No ids\n\n- Users sign in.\n") == []

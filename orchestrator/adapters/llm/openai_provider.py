@@ -232,15 +232,19 @@ class OpenAIProvider:
         out = one_line(str(scrub(text, self._secrets)), limit)
         return str(scrub(out, self._secrets))
 
-    def _schema(self, output_model: type[BaseModel], meta: CallMeta) -> dict[str, Any]:
+    def _schema(self, output_model: type[BaseModel], meta: CallMeta, mode: Mode
+                ) -> dict[str, Any]:
+        """The output model's schema, narrowed to the call's choices and sequences; spelled
+        out item by item for every mode but strict json_schema (which lacks `prefixItems`)."""
         with self._lock:
             cached = self._schemas.get(output_model)
         if cached is None:
             cached = strict_schema(output_model, self._max_depth)
             with self._lock:
                 self._schemas[output_model] = cached
-        if meta.choices or meta.min_items:
-            return narrow(cached, meta.choices, meta.min_items)
+        if meta.choices or meta.sequences:
+            return narrow(cached, meta.choices, meta.sequences,
+                          positional=mode != "json_schema")
         return cached
 
     def _ledger(self, project: str, model: str) -> CallLedger:
@@ -307,7 +311,6 @@ class OpenAIProvider:
         cfg = self.config
         started = time.monotonic()
         name = schema_name(output_model)
-        schema = self._schema(output_model, meta)
         key = prompt_hash(model, messages, name)
         base = message_dicts(messages)
         extra: list[dict[str, str]] = []
@@ -346,6 +349,7 @@ class OpenAIProvider:
             mode = self.mode_for(model)
             with self._lock:
                 token_param = self._token_param
+            schema = self._schema(output_model, meta, mode)
             sent = base if mode == "json_schema" else schema_instructions(base, schema, name)
             outcome = self._call(model, sent + extra, name, schema, mode, token_param, ledger)
 

@@ -120,10 +120,14 @@ def cut_recursion(schema: dict[str, Any], max_depth: int) -> dict[str, Any]:
 
 
 def narrow(schema: dict[str, Any], choices: tuple[tuple[str, tuple[str, ...]], ...] = (),
-           min_items: tuple[tuple[str, int], ...] = ()) -> dict[str, Any]:
+           sequences: tuple[tuple[str, str, tuple[str, ...]], ...] = (),
+           positional: bool = False) -> dict[str, Any]:
     """A copy of the schema whose fields at dotted paths (through objects and lists, e.g.
-    `requirements.id`) allow only the given values (`enum`), or need that many items
-    (`minItems`). A `$ref` on the way is inlined, so the definition's other uses keep it."""
+    `requirements.id`) allow only the given values (`enum`). A sequence (list path, key
+    field, values) holds the list's key field to those values; `positional` (for a server
+    that turns the schema into a grammar) spells the list out, one item per value in order
+    (`prefixItems`, no more items), where strict json_schema has no such keyword. A `$ref`
+    on the way is inlined, so the definition's other uses keep it."""
     out: dict[str, Any] = json.loads(json.dumps(schema))
     defs: dict[str, Any] = out.get("$defs") or {}
 
@@ -157,8 +161,26 @@ def narrow(schema: dict[str, Any], choices: tuple[tuple[str, tuple[str, ...]], .
                 node.get("items"), dict) else node
             if target.get("type") == "string":
                 target["enum"] = list(dict.fromkeys(values))
-    for path, count in min_items:
+    for path, key, values in sequences:
+        if not values:
+            continue
         for node in at(path):
-            if node.get("type") == "array" and count > 0:
-                node["minItems"] = count
+            item = node.get("items")
+            if node.get("type") != "array" or not isinstance(item, dict):
+                continue
+            item = resolved(item)
+            if key not in (item.get("properties") or {}):
+                continue
+            if not positional:
+                item["properties"][key] = {**item["properties"][key],
+                                           "enum": list(dict.fromkeys(values))}
+                continue
+            spelled = []
+            for value in dict.fromkeys(values):
+                one = json.loads(json.dumps(item))
+                one["properties"][key] = {**one["properties"][key], "enum": [value]}
+                spelled.append(one)
+            node["prefixItems"] = spelled
+            node["items"] = False
+            node["minItems"] = node["maxItems"] = len(spelled)
     return out
