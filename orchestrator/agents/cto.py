@@ -45,6 +45,7 @@ from orchestrator.core.requirements import (
 )
 from orchestrator.core.specs import slug
 from orchestrator.core.state import ModuleStatus
+from orchestrator.core.text import clean
 
 _SQUAD_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _ANY_ID = re.compile(r"^N?FR-[A-Z0-9.]+$")
@@ -200,7 +201,8 @@ def decide_proposal(ctx: AgentContext, r: Reaction) -> AgentOutput:
         # Engineer is asked to fix the proposal instead, within the review rounds.
         questions = [q for q in decision.questions if q.strip()][:20]
         questions = (questions + [f"Fix the proposal: {p}." for p in problems])[:20] or [
-            "The proposal has no usable squads: propose at least one squad."]
+            "Revise the proposal: " + (clean(decision.rationale, 500)
+                                        or "the CTO did not approve it.")]
         out.emit(r, ev.CtoEngineerRequest(round=last_round + 1, questions=questions,
                                           brief=decision.rationale[:4000]))
     return out
@@ -210,7 +212,7 @@ def sanitize_squads(raw: list[dict[str, Any]]) -> list[ev.SquadPlan]:
     """Valid, unique squad names; dependencies only on known squads and without cycles."""
     squads: dict[str, ev.SquadPlan] = {}
     for sq in raw:
-        name = str(sq.get("name", "")).strip().lower().replace(" ", "-")
+        name = squad_name(str(sq.get("name", "")))
         if not _SQUAD_NAME.match(name) or name in squads or name in ("docs", "qa"):
             continue
         # Keep an edge only if it points at a squad listed earlier: no cycles.
@@ -220,6 +222,11 @@ def sanitize_squads(raw: list[dict[str, Any]]) -> list[ev.SquadPlan]:
             depends_on=[d for d in dict.fromkeys(deps) if d in squads],
             requirements=[str(x) for x in _as_list(sq.get("requirements"))])
     return list(squads.values())
+
+
+def squad_name(text: str) -> str:
+    """A squad's name as people and models write it, normalised: trimmed, lower case, dashes."""
+    return "-".join(text.strip().lower().split())
 
 
 def charter_problems(requirements: list[str], squads: list[ev.SquadPlan]) -> list[str]:

@@ -43,17 +43,30 @@ class SpecReviewOutput(_Out):
     open_questions: list[str] = Field(json_schema_extra={"maxItems": 20})
 
 
+SQUAD_NAME = r"^[a-z0-9][a-z0-9-]{0,39}$"
+
+
 class SquadProposal(_Out):
-    name: str = Field(description="Short lowercase squad name, e.g. backend, web-basic.")
+    name: str = Field(description="Short lowercase squad name, e.g. backend, web-basic.",
+                      json_schema_extra={"pattern": SQUAD_NAME})
     scope: str
     depends_on: list[str] = Field(description="Names of squads whose work this one needs.")
-    requirements: list[str] = Field(description="FR/NFR ids this squad delivers.")
+
+
+class RequirementOwner(_Out):
+    requirement: str = Field(description="An FR/NFR id of the requirements given.")
+    squad: str = Field(description="The name of the one squad that delivers it.",
+                       json_schema_extra={"pattern": SQUAD_NAME})
 
 
 class ProposalOutput(_Out):
-    """Engineer: the technical proposal."""
+    """Engineer: the technical proposal. Which squad delivers what is said once per
+    requirement (`owners`), so that no requirement can have two squads or none; a squad
+    named there that `squads` does not describe has no dependencies."""
 
     squads: list[SquadProposal]
+    owners: list[RequirementOwner] = Field(
+        description="Every requirement once, in the order given, with its one squad.")
     answers: list[str] = Field(description="Answers to the CTO's questions, in order.")
     proposal_markdown: str
 

@@ -87,7 +87,8 @@ def _headed_requirements(spec_text: str) -> tuple[dict[str, SpecItem], dict[str,
     under it, in the section above it; and the section each defining line is in."""
     found: dict[str, SpecItem] = {}
     sections: dict[str, str] = {}
-    section, current, words = "", "", []
+    section, current = "", ""
+    words: list[str] = []
     for line in [*without_front_matter(spec_text).splitlines(), "# end"]:
         defined = _LEADING_ID.match(line.replace("**", ""))
         if defined:

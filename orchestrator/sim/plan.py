@@ -15,6 +15,7 @@ from orchestrator.agents.outputs import (
     ProposalDecision,
     ProposalOutput,
     RequirementItem,
+    RequirementOwner,
     SpecReviewOutput,
     SquadProposal,
 )
@@ -76,7 +77,7 @@ def spec_review(facts: Facts) -> SpecReviewOutput:
                             open_questions=questions)
 
 
-def plan_squads(reqs: Sequence[Requirement]) -> list[SquadProposal]:
+def plan_squads(reqs: Sequence[Requirement]) -> list[SquadFact]:
     """Squads from requirement areas: one per area, big areas split, `general` to the first."""
     order = {r.id: i for i, r in enumerate(reqs)}
     by_area: dict[str, list[Requirement]] = {}
@@ -107,9 +108,9 @@ def plan_squads(reqs: Sequence[Requirement]) -> list[SquadProposal]:
     if infra_squad:
         groups.append(("infrastructure", infra))
     names = [g[0] for g in groups]
-    return [SquadProposal(name=name, scope=squad_scope(name, items),
-                          depends_on=_depends_on(name, names),
-                          requirements=[r.id for r in items]) for name, items in groups]
+    return [SquadFact(name=name, scope=squad_scope(name, items),
+                      depends_on=tuple(_depends_on(name, names)),
+                      requirements=tuple(r.id for r in items)) for name, items in groups]
 
 
 def _depends_on(name: str, names: Sequence[str]) -> list[str]:
@@ -129,9 +130,9 @@ def squad_scope(name: str, items: Sequence[Requirement]) -> str:
     return f"The {name} squad delivers {ids}: " + "; ".join(parts) + more + "."
 
 
-def build_order(squads: Sequence[SquadProposal]) -> list[SquadProposal]:
+def build_order(squads: Sequence[SquadFact]) -> list[SquadFact]:
     """Squads in an order where each comes after what it depends on (cycles: input order)."""
-    done: list[SquadProposal] = []
+    done: list[SquadFact] = []
     pending = sorted(squads, key=lambda s: (_rank(s.name), s.name))
     while pending:
         ready = [s for s in pending if all(d in {x.name for x in done} or d not in
@@ -168,11 +169,16 @@ def proposal(facts: Facts) -> ProposalOutput:
         md += ["", "## Answers to the CTO's questions", ""]
         pairs = zip(questions, answers, strict=True)
         md += [f"{i}. {q}\n   - {a}" for i, (q, a) in enumerate(pairs, 1)]
-    return ProposalOutput(squads=squads, answers=answers, proposal_markdown="\n".join(md) + "\n")
+    return ProposalOutput(
+        squads=[SquadProposal(name=s.name, scope=s.scope, depends_on=list(s.depends_on))
+                for s in squads],
+        owners=[RequirementOwner(requirement=r.id, squad=owner[r.id]) for r in reqs
+                if r.id in owner],
+        answers=answers, proposal_markdown="\n".join(md) + "\n")
 
 
 def answer_question(question: str, reqs: Sequence[Requirement],
-                    squads: Sequence[SquadProposal]) -> str:
+                    squads: Sequence[SquadFact]) -> str:
     owner = {rid: s.name for s in squads for rid in s.requirements}
     texts = {r.id: r.text for r in reqs}
     ids = list(dict.fromkeys(m.upper() for m in REQ_ID.findall(question)))
@@ -197,7 +203,7 @@ def answer_question(question: str, reqs: Sequence[Requirement],
 
 def decision(facts: Facts) -> ProposalDecision:
     reqs = requirements_of(facts)
-    proposed = [_squad(sq) for sq in facts.squads]
+    proposed = list(facts.squads)
     owned = {rid for sq in proposed for rid in sq.requirements}
     uncovered = [r for r in reqs if r.id not in owned]
     rnd, max_rounds = facts.number("round", 1), facts.number("max_rounds", 3)
@@ -222,12 +228,7 @@ def decision(facts: Facts) -> ProposalDecision:
                                                      reqs, rationale))
 
 
-def _squad(fact: SquadFact) -> SquadProposal:
-    return SquadProposal(name=fact.name, scope=fact.scope, depends_on=list(fact.depends_on),
-                         requirements=list(fact.requirements))
-
-
-def charter(project: str, squads: Sequence[SquadProposal], reqs: Sequence[Requirement],
+def charter(project: str, squads: Sequence[SquadFact], reqs: Sequence[Requirement],
             rationale: str) -> str:
     owner = {rid: s.name for s in squads for rid in s.requirements}
     md = [f"# Charter: {project}", "", rationale, "", "## Squads", "",

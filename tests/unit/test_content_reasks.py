@@ -18,6 +18,7 @@ from orchestrator.agents.outputs import (
     ProposalDecision,
     ProposalOutput,
     RequirementItem,
+    RequirementOwner,
     SpecReviewOutput,
     SquadProposal,
 )
@@ -40,10 +41,12 @@ class Scripted:
     def __init__(self, *answers: BaseModel) -> None:
         self.answers = list(answers)
         self.prompts: list[list[Message]] = []
+        self.metas: list[CallMeta] = []
 
     def complete(self, role: str, messages: Sequence[Message], output_model: type[T],
                  meta: CallMeta) -> Completion[T]:
         self.prompts.append(list(messages))
+        self.metas.append(meta)
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         assert isinstance(answer, output_model)
         return Completion(output=answer, usage=Usage(prompt_tokens=10, completion_tokens=5))
@@ -100,8 +103,9 @@ def reviewed() -> list[Any]:
 
 def proposal(**squads: list[str]) -> ProposalOutput:
     return ProposalOutput(answers=[], proposal_markdown="# p", squads=[
-        SquadProposal(name=name, scope=name, depends_on=[], requirements=reqs)
-        for name, reqs in squads.items()])
+        SquadProposal(name=name, scope=name, depends_on=[]) for name in squads], owners=[
+        RequirementOwner(requirement=rid, squad=name) for name, reqs in squads.items()
+        for rid in reqs])
 
 
 def test_a_proposal_leaving_a_requirement_unowned_is_reasked_naming_it() -> None:
@@ -113,6 +117,42 @@ def test_a_proposal_leaving_a_requirement_unowned_is_reasked_naming_it() -> None
     assert "NFR-1 has no squad" in text and "FR-2 is given to 2 squads" in text
     [event] = out.events
     assert [sq.name for sq in event.payload.squads] == ["backend"]  # type: ignore[attr-defined]
+
+
+def test_a_review_gives_areas_by_id_and_the_spec_keeps_its_words() -> None:
+    answer = SpecReviewOutput(title="t", summary="s", areas=[], understood_spec_markdown="u",
+                              open_questions=[], requirements=[
+                                  RequirementItem(id="fr-1 ", area="Backend"),
+                                  RequirementItem(id="FR-2", area=""),
+                                  RequirementItem(id="NFR-1", area="ops"),
+                                  RequirementItem(id="FR-1", area="web")])  # first one wins
+    provider = Scripted(answer)
+    ctx = context(provider)
+    out = cto.review_spec(ctx, reaction("review_spec", "cto", ctx.state.created_event))
+    details = out.events[0].payload.details  # type: ignore[attr-defined]
+    assert [(d.id, d.area, d.text) for d in details] == [
+        ("FR-1", "backend", "create tasks"), ("FR-2", "general", "list tasks"),
+        ("NFR-1", "ops", "answers in 1 s")]
+    # What a provider that enforces the schema may spell out: each of the spec's ids once.
+    [meta] = provider.metas
+    assert meta.sequences == (("requirements", "id", ("FR-1", "FR-2", "NFR-1")),)
+
+
+def test_a_proposal_s_owners_make_the_squads() -> None:
+    answer = ProposalOutput(answers=[], proposal_markdown="# p", squads=[
+        SquadProposal(name="Web App", scope="the pages", depends_on=["backend", "nowhere"]),
+        SquadProposal(name="idle", scope="owns nothing", depends_on=[])], owners=[
+        RequirementOwner(requirement="FR-1", squad="backend"),
+        RequirementOwner(requirement="fr-2", squad="web app"),
+        RequirementOwner(requirement="FR-9", squad="idle"),  # no such requirement
+        RequirementOwner(requirement="NFR-1", squad="backend")])
+    squads = engineer.proposed_squads(answer, ["FR-1", "FR-2", "NFR-1"])
+    # Described squads first (a squad owning nothing is none), then the ones only owners
+    # name, which deliver what they own and depend on nothing; dependencies on squads listed
+    # later or unknown are dropped (no cycles).
+    assert [(sq.name, sq.requirements, sq.depends_on, sq.scope) for sq in squads] == [
+        ("web-app", ["FR-2"], [], "the pages"),
+        ("backend", ["FR-1", "NFR-1"], [], "Delivers FR-1, NFR-1.")]
 
 
 def test_a_charter_leaving_a_requirement_unowned_is_never_written() -> None:
@@ -131,6 +171,17 @@ def test_a_charter_leaving_a_requirement_unowned_is_never_written() -> None:
     ctx.config = last
     with pytest.raises(AgentFailure, match="NFR-1 has no squad"):
         cto.decide_proposal(ctx, reaction("decide_proposal", "cto", unowned.id))
+
+
+def test_a_refusal_without_questions_passes_its_rationale_on() -> None:
+    refuse = ProposalDecision(approve=False, questions=[" "], rationale="Split the web\nwork.",
+                              charter_markdown="")
+    owned = make("engineer.cto.response", 4, round=1,
+                 squads=[{"name": "backend", "requirements": ["FR-1", "FR-2", "NFR-1"]}])
+    ctx = context(Scripted(refuse), *reviewed(), owned)
+    [event] = cto.decide_proposal(ctx, reaction("decide_proposal", "cto", owned.id)).events
+    assert event.payload.questions == [  # type: ignore[attr-defined]
+        "Revise the proposal: Split the web work."]
 
 
 def task(key: str, *reqs: str, subtasks: Sequence[PlannedTask] = ()) -> PlannedTask:

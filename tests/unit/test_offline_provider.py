@@ -78,6 +78,10 @@ def req_lines(rev: out.SpecReviewOutput, ids: list[str] | None = None,
                       if ids is None or r.id in ids)
 
 
+def owned(prop: out.ProposalOutput, squad: str) -> list[str]:
+    return [o.requirement for o in prop.owners if o.squad == squad]
+
+
 def backend_backlog(**config: Any) -> out.BacklogOutput:
     rev = review()
     prop = ask(out.ProposalOutput, brief({"project": "task-tracker"}, [("Requirements",
@@ -86,7 +90,8 @@ def backend_backlog(**config: Any) -> out.BacklogOutput:
     facts = {"project": "task-tracker", "squad": "backend", "squads": "backend, web",
              "round": 1, "max_depth": config.pop("max_depth", 1)}
     return ask(out.BacklogOutput, brief(facts, [("Requirements",
-                                                 req_lines(rev, squad.requirements))]), **config)
+                                                 req_lines(rev, owned(prop, squad.name)))]),
+               **config)
 
 
 def leaves(tasks: list[out.PlannedTask]) -> list[out.PlannedTask]:
@@ -148,7 +153,8 @@ def test_proposal_gives_backend_and_web_covering_every_requirement() -> None:
     squads = {s.name: s for s in prop.squads}
     assert list(squads) == ["backend", "web"]
     assert squads["web"].depends_on == ["backend"] and squads["backend"].depends_on == []
-    assert sorted(r for s in prop.squads for r in s.requirements) == sorted(ALL_IDS)
+    assert [o.requirement for o in prop.owners] == ALL_IDS  # each once, in the spec's order
+    assert {o.squad for o in prop.owners} == set(squads)
     assert len(prop.answers) == len(rev.open_questions)
     assert "| backend |" in prop.proposal_markdown
 
@@ -258,10 +264,10 @@ def test_a_mobile_and_infrastructure_spec_gets_fitting_squads() -> None:
     squads = {s.name: s for s in prop.squads}
     assert set(squads) == {"mobile", "infrastructure"}
     assert squads["infrastructure"].depends_on == [] and squads["mobile"].depends_on == []
-    assert "NFR-2" in squads["mobile"].requirements
+    assert "NFR-2" in owned(prop, "mobile")
     files = []
     for name, squad in squads.items():
-        sections = [("Requirements", req_lines(rev, squad.requirements, MOBILE_SPEC))]
+        sections = [("Requirements", req_lines(rev, owned(prop, name), MOBILE_SPEC))]
         backlog = ask(out.BacklogOutput, brief({"project": "field-notes", "squad": name}, sections))
         files += [p for t in leaves(backlog.tasks) for p in t.expected_files]
     assert any(p.endswith(".ts") for p in files)
