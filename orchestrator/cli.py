@@ -316,9 +316,11 @@ def _summary(ws: Any, report: Any, projects: list[str], target: str | None,
             if in_review:
                 click.echo(f"  {len(in_review)} task(s) wait for review: 'orch review "
                            f"{project}', then 'orch approve' or 'orch reject' each")
-        if report.stopped:
+        if report.stopped and report.dropped:
             click.echo(f"Stopped: {report.dropped} reaction(s) in flight were dropped and run "
                        "again next time.")
+        elif report.stopped:
+            click.echo("Stopped: what was finished is committed; the next run goes on.")
         elif report.failures:
             # The reasons themselves, last: what a person reads when a run could not finish.
             click.echo(f"{len(report.failures)} reaction(s) failed closed:")

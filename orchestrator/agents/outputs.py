@@ -43,7 +43,9 @@ class SpecReviewOutput(_Out):
     open_questions: list[str] = Field(json_schema_extra={"maxItems": 20})
 
 
-SQUAD_NAME = r"^[a-z0-9][a-z0-9-]{0,39}$"
+SQUAD_NAME = r"^[a-z][a-z0-9-]{0,39}$"
+"""What squad names are asked to look like: a word first (a grammar-held 135M model named
+thirteen squads by numbers); the agents take any name that normalises to `[a-z0-9-]`."""
 
 
 class SquadProposal(_Out):

@@ -90,6 +90,10 @@ class Engine:
         self.echo = echo
         self.worker = worker_id(ws.root)
         self.stop = threading.Event()
+        """Stop now: calls in flight are dropped (a second Ctrl-C, `--max-seconds`)."""
+        self.draining = threading.Event()
+        """Stop starting work: the calls in flight finish and their results are committed,
+        so that nothing already paid for is paid again (the first Ctrl-C of `orch run`)."""
         self.guard = ArtifactGuard(ws.root, ws.log.staged_file)
         self.deploy = deploy_runner(ws.root, config, self.guard.read_text)
         self.checks = CheckRunner(config.qa)
@@ -125,6 +129,7 @@ class Engine:
         jobs: dict[Key, _Job] = {}
         pool = ThreadPoolExecutor(max_workers=self.config.parallelism,
                                   thread_name_prefix="orch-agent")
+        announced = False
         try:
             while not self.stop.is_set():
                 # One commit per pass: the results that are ready, what the flow decides
@@ -138,9 +143,17 @@ class Engine:
                 self._peers = self.list_peers() | active_workers(list(states.values()),
                                                                  self.worker, now)
                 self._renew(jobs, states, now, report)
-                for project, state in states.items():
-                    if project not in self._halted:
-                        progressed |= self._step(project, state, jobs, starting, report)
+                if self.draining.is_set():
+                    if not jobs:
+                        break
+                    if not announced:
+                        announced = True
+                        self.echo(f"Stopping: {len(jobs)} call(s) in flight finish first; "
+                                  "Ctrl-C again drops them")
+                else:
+                    for project, state in states.items():
+                        if project not in self._halted:
+                            progressed |= self._step(project, state, jobs, starting, report)
                 # Agents read only their snapshot, so they start before the commit: writing
                 # it overlaps their model calls. A crash loses nothing that was committed,
                 # and what was not is decided again by the next run.
@@ -166,9 +179,9 @@ class Engine:
                          return_when=FIRST_COMPLETED)
         finally:
             self.ws.log.commit()  # what was finished is committed, whatever stops the run
-            report.stopped = self.stop.is_set()
+            report.stopped = self.stop.is_set() or self.draining.is_set()
             report.dropped = sum(1 for j in jobs.values() if not j.future.done())
-            pool.shutdown(wait=not report.stopped, cancel_futures=True)
+            pool.shutdown(wait=not self.stop.is_set(), cancel_futures=True)
         report.held = self._held(projects)
         return report
 

@@ -123,7 +123,9 @@ def run(ws: Workspace, spec: str | None = None, *, replay: bool = False,
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
         def stop(signum: int, frame: FrameType | None) -> None:
-            engine.stop.set()
+            # The first signal lets the calls in flight finish (they are paid for either
+            # way: the server answers them); a second one drops them.
+            (engine.stop if engine.draining.is_set() else engine.draining).set()
 
         for sig in previous:
             signal.signal(sig, stop)

@@ -205,6 +205,45 @@ def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
                           text=True, check=True).stdout == ""
 
 
+def _interrupted_run(repo: Path, signals: int) -> tuple[int, str]:
+    """`orch run`, sent SIGINT `signals` times once its first claim is committed (its first
+    model call is then in flight for seconds)."""
+    before = head_of(repo)
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run"], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while head_of(repo) == before and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for _ in range(signals):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+    out, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err
+    return proc.returncode, out
+
+
+def test_a_first_ctrl_c_lets_the_calls_in_flight_finish_and_keeps_them(tmp_path: Path) -> None:
+    config = LEAN + "llm:\n  provider: offline\n  offline:\n    latency_ms: 2500\n"
+    repo = make_repo(tmp_path / "t", config=config)
+    code, out = _interrupted_run(repo, signals=1)
+    assert code == 130
+    assert "Stopping: 1 call(s) in flight finish first; Ctrl-C again drops them" in out
+    assert "Stopped: what was finished is committed" in out
+    # The review that was being paid for when the person pressed Ctrl-C is in the log, and
+    # no claim is left open: the next run does not call the model for it again.
+    project = status(repo)
+    assert project["claims"] == []
+    assert json.loads(run_orch(repo, "log", "--json", "--type", "spec.reviewed").stdout)
+
+    again = make_repo(tmp_path / "again", config=config)
+    code, out = _interrupted_run(again, signals=2)
+    assert code == 130 and "1 reaction(s) in flight were dropped" in out
+    project = status(again)
+    assert [c["actor"] for c in project["claims"]] == ["cto"]
+    assert json.loads(run_orch(again, "verify", "--json").stdout)["ok"]
+
+
 def test_the_configured_deploy_command_runs_and_its_failure_fails_the_squad(
     tmp_path: Path
 ) -> None:
