@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -106,6 +107,7 @@ def run_workers(n: int, latency_ms: int, projects: int, parallelism: int,
         for c in clones:
             git(tmp, "clone", "-q", str(remote), str(c))
         start = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         procs = [subprocess.Popen([sys.executable, "-m", "orchestrator", "dispatch",
                                    "--until-idle", "--json"], cwd=c, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for c in clones]
@@ -119,6 +121,10 @@ def run_workers(n: int, latency_ms: int, projects: int, parallelism: int,
                 raise SystemExit(f"a worker failed: {err.strip().splitlines()[-1:]}")
             reports.append(json.loads(out))
         wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # The workers' CPU and their git commands' (the remote's side too: a local remote's
+        # receive-pack and upload-pack are children of the workers' git).
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         git(clones[0], "pull", "-q", "--ff-only")
         states = json.loads(orch(clones[0], "status", "--json").stdout)["projects"]
         events = json.loads(orch(clones[0], "log", "--json").stdout)
@@ -129,7 +135,9 @@ def run_workers(n: int, latency_ms: int, projects: int, parallelism: int,
                 worker = e["payload"].get("worker", "")
                 claims[worker] = claims.get(worker, 0) + 1
         return {"workers": n, "projects": len(states), "parallelism": parallelism,
-                "wall_s": round(wall, 2), "tasks_completed": tasks,
+                "wall_s": round(wall, 2), "cpu_s": round(cpu, 1),
+                "cpu_share": round(cpu / (wall * (os.cpu_count() or 1)), 2),
+                "tasks_completed": tasks,
                 "tasks_per_s": round(tasks / wall, 3),
                 "status": sorted({s["status"] for s in states}),
                 "pushes": sum(r["pushes"] for r in reports),
@@ -185,7 +193,14 @@ def main() -> None:
         print(f"{n} worker(s): {row['tasks_completed']} tasks in {row['wall_s']} s = "
               f"{row['tasks_per_s']} tasks/s, {row['push_retries']} push retries, "
               f"x{row['scaling']} of one worker ({', '.join(row['status'])}); claims per "
-              f"worker {row['claims_per_worker']}", flush=True)
+              f"worker {row['claims_per_worker']}; {row['cpu_s']} cpu-s "
+              f"({row['cpu_share']:.0%} of the machine)", flush=True)
+    cores = os.cpu_count() or 1
+    # However the work is spread, the machine runs at most `cores` cpu-s a second: with the
+    # cpu one worker spent, no number of workers here finishes faster than cpu_1 / cores.
+    bound = round(rows[0]["wall_s"] / max(rows[0]["cpu_s"] / cores, 1e-9), 2)
+    print(f"cpu bound: one worker's run took {rows[0]['cpu_s']} cpu-s; on {cores} cores no "
+          f"number of workers can do better than x{bound} of one worker here")
     raw = ceiling(8, args.ceiling_s)
     print(f"remote ceiling: {raw['pushes_per_s']} successful one-event pushes/s from 8 racing "
           f"clones, {raw['rejections_per_success']} rejections per success")
@@ -193,7 +208,7 @@ def main() -> None:
     RESULTS.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(),
                                    "load_before": load, "load_after": os.getloadavg(),
                                    "latency_ms": args.latency_ms, "qa_checks": args.qa_checks,
-                                   "runs": rows,
+                                   "runs": rows, "cpu_bound_scaling": bound,
                                    "ceiling": raw}, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 

@@ -266,7 +266,7 @@ def test_a_mobile_and_infrastructure_spec_gets_fitting_squads() -> None:
     assert squads["infrastructure"].depends_on == [] and squads["mobile"].depends_on == []
     assert "NFR-2" in owned(prop, "mobile")
     files = []
-    for name, squad in squads.items():
+    for name in squads:
         sections = [("Requirements", req_lines(rev, owned(prop, name), MOBILE_SPEC))]
         backlog = ask(out.BacklogOutput, brief({"project": "field-notes", "squad": name}, sections))
         files += [p for t in leaves(backlog.tasks) for p in t.expected_files]
