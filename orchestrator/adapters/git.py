@@ -355,10 +355,11 @@ class GitRepo:
     def remote_sha(self, remote: str) -> str | None:
         return remote_sha(self._runner, remote, self.branch())
 
-    def push(self, remote: str, with_branches: Mapping[str, str] | None = None) -> PushOutcome:
-        """Push the branch, never forced: accepted, or a lost race to fetch and retry; with
-        task branches (name -> commit) in the same atomic push."""
-        return push(self._runner, remote, self.branch(), with_branches)
+    def push(self, remote: str, commit: str,
+             with_branches: Mapping[str, str] | None = None) -> PushOutcome:
+        """Push `commit` as the branch, never forced: accepted, or a lost race to fetch and
+        retry; with task branches (name -> commit) in the same atomic push."""
+        return push(self._runner, remote, self.branch(), commit, with_branches)
 
     def remote_task_branches(self, remote: str) -> dict[str, str]:
         """The remote's task branches (orch/...) as last fetched: name -> sha."""

@@ -63,15 +63,22 @@ def fetch(runner: GitRunner, remote: str, branch: str) -> str | None:
     return remote_sha(runner, remote, branch)
 
 
-def push(runner: GitRunner, remote: str, branch: str,
+def push(runner: GitRunner, remote: str, branch: str, commit: str,
          with_branches: Mapping[str, str] | None = None) -> PushOutcome:
-    """Push HEAD to the remote's branch, never forced: accepted, a lost race, or GitError.
-    `with_branches` (task branch -> commit) go in the same push, atomically: the events that
-    name a task branch's commit are never on the remote without that commit."""
-    refspecs = [f"HEAD:refs/heads/{branch}",
-                *(f"{sha}:refs/heads/{name}" for name, sha in sorted((with_branches or {}).items()))]
-    return _push(runner, remote, refspecs, branch,
-                 "nothing is lost, the commits wait in this clone")
+    """Push `commit` to the remote's branch, never forced: accepted, a lost race, or
+    GitError. `with_branches` (task branch -> commit) go in the same push, atomically: the
+    events that name a task branch's commit are never on the remote without that commit.
+    Accepted, the remote-tracking refs are moved to what was pushed (the remote holds
+    exactly that now), so no fetch is needed to know where it is."""
+    pushed = {branch: commit, **(with_branches or {})}
+    outcome = _push(runner, remote, [f"{sha}:refs/heads/{name}" for name, sha in
+                                     sorted(pushed.items(), key=lambda kv: kv[0] != branch)],
+                    branch, "nothing is lost, the commits wait in this clone")
+    if outcome.accepted:
+        runner.run(["update-ref", "--stdin"], input="".join(
+            f"update refs/remotes/{remote}/{name} {sha}\n"
+            for name, sha in pushed.items()).encode())
+    return outcome
 
 
 def _push(runner: GitRunner, remote: str, refspecs: list[str], branch: str,
@@ -161,7 +168,15 @@ def delete_remote_branches(runner: GitRunner, remote: str, branches: Mapping[str
     proc = runner.run_status(["push", "--porcelain", "--quiet", *leases, remote,
                               *(f":refs/heads/{name}" for name in branches)])
     out = proc.stdout.decode("utf-8", "replace")
-    return sum(1 for line in out.splitlines() if line.startswith("-\t"))
+    gone = [line.split("\t")[1].partition(":")[2] for line in out.splitlines()
+            if line.startswith("-\t") and line.count("\t") >= 2]
+    # What went there is gone from this clone's view too (no fetch --prune needed to see it).
+    tracking = [ref.replace("refs/heads/", f"refs/remotes/{remote}/", 1) for ref in gone
+                if ref.startswith("refs/heads/")]
+    if tracking:
+        runner.run(["update-ref", "--stdin"],
+                   input="".join(f"delete {ref}\n" for ref in tracking).encode())
+    return len(gone)
 
 
 def _reason(out: str) -> str:

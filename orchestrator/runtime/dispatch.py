@@ -86,7 +86,7 @@ def dispatch(ws: Workspace, *, until_idle: bool = False, max_seconds: float | No
                 pacing.wait(len(peers()))
                 began = time.monotonic()
                 try:
-                    step = publish(ws, remote)
+                    step = publish(ws, remote, base_delay_s=pacing.backoff_s(len(peers())))
                     pacing.pushed(time.monotonic() - began)
                 except PushContendedError as exc:
                     # Many workers on one remote: losing every race of one publish is load,
@@ -153,12 +153,21 @@ class _Pacing:
         if left > 0:
             time.sleep(left)
 
+    def backoff_s(self, peers: int) -> float:
+        """The first step of a lost race's backoff. Alone: a few milliseconds. With others
+        dispatching: what this worker's publishes take lately (at most MAX_BACKOFF_S),
+        backoff included, so a worker that keeps losing waits longer and leaves the remote
+        to the ones that get through: on a remote whose pushes one worker's pace fills,
+        the retries of all the others cost more than they bring (bench/workers.py)."""
+        return 0.05 if peers <= 1 else min(MAX_BACKOFF_S, max(0.05, self.push_s))
+
     def pushed(self, took_s: float) -> None:
         self.push_s = took_s if not self.last else 0.7 * self.push_s + 0.3 * took_s
         self.last = time.monotonic()
 
 
 MAX_PUSH_GAP_S = 2.0
+MAX_BACKOFF_S = 1.0
 
 
 @contextlib.contextmanager

@@ -54,11 +54,10 @@ def publish(ws: Workspace, remote: str, *, attempts: int = 12, base_delay_s: flo
         if head is None or head == upstream:
             return report
         crash_point("after-commit")
-        outcome = ws.repo.push(remote, _task_heads(ws, upstream, head))
+        outcome = ws.repo.push(remote, head, _task_heads(ws, upstream, head))
         report.pushes += 1
         if outcome.accepted:
             crash_point("after-push")
-            ws.repo.fetch(remote)  # cheap: records where the remote is now
             report.pushed = True
             _delete_merged_branches(ws, remote)
             return report

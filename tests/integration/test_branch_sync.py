@@ -60,8 +60,11 @@ def test_a_merge_that_lost_the_race_is_made_again_as_a_merge(tmp_path: Path) -> 
         view = ws.reader.states(["shop"])["shop"]
         assert all(view.tasks[t].merged for t in ("t1", "t2"))
     assert git(tmp_path / "a", "show", "origin/main:project/shop/backend/t1.py") == "x = 1"
-    # Both merged, so neither branch is left on the remote.
+    # Both merged, so neither branch is left on the remote; nor in the view of the clone
+    # that pushed last and deleted them (it needs no fetch to know where the remote is).
     assert git(origin, "for-each-ref", "refs/heads/orch/") == ""
+    assert git(tmp_path / "a", "for-each-ref", "refs/remotes/origin/orch/") == ""
+    assert git(tmp_path / "a", "rev-parse", "origin/main") == git(origin, "rev-parse", "main")
 
 
 def test_a_merge_that_now_conflicts_is_dropped_and_the_branch_kept(tmp_path: Path) -> None:
