@@ -182,45 +182,43 @@ def head_of(repo: Path) -> str:
                           text=True, check=True).stdout.strip()
 
 
+def _interrupted_run(repo: Path, signals: int, sig: int = signal.SIGINT) -> tuple[int, str]:
+    """`orch run`, sent `sig` once its first claim is committed (orch is then in its loop
+    with its signal handlers, and that claim's model call is in flight; the commit of the
+    project itself comes before the handlers), and again after it said it is stopping
+    (two signals close together may reach Python as one)."""
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run"], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline and "reaction.claimed" not in (
+            subprocess.run(["git", "log", "-1", "--format=%s"], cwd=repo, capture_output=True,
+                           text=True).stdout):
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out = ""
+    for _ in range(signals - 1):
+        while not out.endswith("Ctrl-C again drops them\n"):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            out += line
+        proc.send_signal(sig)
+    rest, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err
+    return proc.returncode, out + rest
+
+
 def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
     config = KNOBS.replace("dependency_request_rate: 1.0",
                            "dependency_request_rate: 1.0\n    latency_ms: 300")
     repo = make_repo(tmp_path / "t", config=config)
-    before = head_of(repo)
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run"], cwd=repo,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
-    # Stopped mid-run, not before it started (a loaded machine starts Python slowly): once
-    # its first commit landed, orch is in its loop with its signal handlers.
-    deadline = time.monotonic() + 120
-    while head_of(repo) == before and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
-    assert "Stopped" in out
+    code, out = _interrupted_run(repo, 1, signal.SIGTERM)
+    assert code == 130 and "Stopped" in out
     assert json.loads(run_orch(repo, "verify", "--json").stdout)["ok"]
     assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True,
                           text=True, check=True).stdout == ""
-
-
-def _interrupted_run(repo: Path, signals: int) -> tuple[int, str]:
-    """`orch run`, sent SIGINT `signals` times once its first claim is committed (its first
-    model call is then in flight for seconds)."""
-    before = head_of(repo)
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run"], cwd=repo,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while head_of(repo) == before and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for _ in range(signals):
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.3)
-    out, err = proc.communicate(timeout=60)
-    assert "Traceback" not in err
-    return proc.returncode, out
 
 
 def test_a_first_ctrl_c_lets_the_calls_in_flight_finish_and_keeps_them(tmp_path: Path) -> None:
