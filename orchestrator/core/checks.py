@@ -20,6 +20,20 @@ _SPEC_REQUIREMENT = re.compile(
 table cell (ids merely mentioned inside a sentence do not define one)."""
 
 
+_AFTER_ID = re.compile(r"[\s*_:.)\]|\u2014-]*")
+
+
+def requirement_at_start(text: str) -> tuple[str, str] | None:
+    """The FR-/NFR- id a line (an item's text, a heading's words) opens with, normalised,
+    and the words after it with what separates them left out; None when it opens with none."""
+    match = _SPEC_REQUIREMENT.match(text)
+    if match is None:
+        return None
+    rest = text[match.end():]
+    after = _AFTER_ID.match(rest)
+    return requirement_key(match.group(1)), rest[after.end() if after else 0:].strip(" |")
+
+
 def requirement_key(rid: str) -> str:
     """How ids are compared: trimmed, upper case (`fr-1 ` and `FR-1` are one requirement)."""
     return rid.strip().upper()

@@ -13,7 +13,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from orchestrator.core.checks import requirement_key, spec_requirement_ids, spec_requirement_lines
+from orchestrator.core.checks import (
+    requirement_at_start,
+    requirement_key,
+    spec_requirement_ids,
+    spec_requirement_lines,
+)
 from orchestrator.core.specs import without_front_matter
 
 ASSIGNED_PREFIX = "FR-"
@@ -27,8 +32,6 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
 _METADATA = re.compile(r"^\s*[^\s:|]{1,24}\s*:\s*\S")
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+")
-_LEADING_ID = re.compile(r"^[#\s|*_-]*\[?(N?FR-\d+(?:\.\d+)*)\]?(?![\w-])[\s*_:.)\]\u2014-]*",
-                         re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -67,16 +70,14 @@ def defined_requirements(spec_text: str) -> list[SpecItem]:
         return []
     found: dict[str, SpecItem] = {}
     for text, section in _spec_items(spec_text):
-        match = _LEADING_ID.match(text)
-        if match:
-            rid = requirement_key(match.group(1))
-            if rid in lines:
-                found.setdefault(rid, SpecItem(rid, text[match.end():].strip() or rid, section))
+        opened = requirement_at_start(text)
+        if opened and opened[0] in lines:
+            found.setdefault(opened[0], SpecItem(opened[0], opened[1] or opened[0], section))
     headed, sections = _headed_requirements(spec_text)
     out = []
     for rid, line in lines.items():
-        match = _LEADING_ID.match(line.replace("**", ""))
-        rest = line.replace("**", "")[match.end():].strip(" |") if match else line
+        opened = requirement_at_start(line)
+        rest = opened[1] if opened else line
         out.append(found.get(rid) or headed.get(rid)
                    or SpecItem(rid, rest[:MAX_TEXT] or rid, sections.get(rid, "")))
     return out
@@ -90,19 +91,18 @@ def _headed_requirements(spec_text: str) -> tuple[dict[str, SpecItem], dict[str,
     section, current = "", ""
     words: list[str] = []
     for line in [*without_front_matter(spec_text).splitlines(), "# end"]:
-        defined = _LEADING_ID.match(line.replace("**", ""))
+        defined = requirement_at_start(line)
         if defined:
-            sections.setdefault(requirement_key(defined.group(1)), section)
+            sections.setdefault(defined[0], section)
         heading = _HEADING.match(line)
         if current and (heading or (not line.strip() and len(words) > 1)):
             text = ". ".join(w.rstrip(".") for w in (words[0], " ".join(words[1:])) if w)
             found.setdefault(current, SpecItem(current, text[:MAX_TEXT] + ".", section))
             current, words = "", []
         if heading:
-            match = _LEADING_ID.match(heading.group(2))
-            if match:
-                current = requirement_key(match.group(1))
-                words = [heading.group(2)[match.end():].strip()]
+            opened = requirement_at_start(heading.group(2))
+            if opened:
+                current, words = opened[0], [opened[1]]
             elif len(heading.group(1)) >= 2:
                 section = heading.group(2).strip()
         elif current and line.strip():
